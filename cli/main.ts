@@ -1,0 +1,144 @@
+/**
+ * The `homelab` command. Thin: parses flags into options and calls the library.
+ * Only this file sets the exit code: 0 ok, 1 failed, 2 usage.
+ */
+import { readFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+import { createReporter } from '../core/log/reporter.ts'
+import type { CommandContext, CommandSpec } from './command.ts'
+import { COMMANDS } from './commands/index.ts'
+
+const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..')
+const EXIT = { ok: 0, failed: 1, usage: 2 } as const
+
+export class UsageError extends Error {
+  override name = 'UsageError'
+}
+
+const GLOBAL_OPTIONS = {
+  config: { type: 'string', short: 'c' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean', short: 'V' },
+} as const
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { version: string }
+  return pkg.version
+}
+
+function mainHelp(): string {
+  const width = Math.max(...COMMANDS.map((c) => c.name.length))
+  return [
+    'Usage: homelab <command> [options]',
+    '',
+    'Homelab as code: one config file (homelab.yaml), bare metal to GitOps.',
+    '',
+    'Commands:',
+    ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    '',
+    'Global options:',
+    ...globalOptionLines(),
+    '',
+    'Run `homelab <command> --help` for a command. Docs: docs/ (make docs).',
+    '',
+  ].join('\n')
+}
+
+function globalOptionLines(): string[] {
+  return [
+    '  -c, --config FILE  [string] the config file (default: homelab.yaml, or $HOMELAB_CONFIG)',
+    '      --json         [boolean] print a stream of typed events, one JSON object per line',
+    '  -h, --help         [boolean] show help',
+    '  -V, --version      [boolean] print the version',
+  ]
+}
+
+function commandHelp(c: CommandSpec): string {
+  return [
+    `Usage: homelab ${c.name}${c.usage === undefined ? ' [options]' : ` ${c.usage}`}`,
+    '',
+    c.description,
+    '',
+    'Options:',
+    ...(c.optionHelp ?? []),
+    ...globalOptionLines(),
+    '',
+  ].join('\n')
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  const [name, ...rest] = argv
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(mainHelp())
+    return name === undefined ? EXIT.usage : EXIT.ok
+  }
+  if (name === '--version' || name === '-V') {
+    process.stdout.write(`${version()}\n`)
+    return EXIT.ok
+  }
+  const command = COMMANDS.find((c) => c.name === name)
+  if (command === undefined) {
+    process.stderr.write(`homelab: unknown command "${name}" (run \`homelab --help\` for the list)\n`)
+    return EXIT.usage
+  }
+  let values: Record<string, string | boolean | string[] | undefined>
+  let positionals: string[]
+  try {
+    const parsed = parseArgs({
+      args: [...rest],
+      options: { ...GLOBAL_OPTIONS, ...(command.options ?? {}) },
+      allowPositionals: command.usage !== undefined,
+      strict: true,
+    })
+    values = parsed.values as typeof values
+    positionals = parsed.positionals
+  } catch (cause) {
+    process.stderr.write(`homelab ${name}: ${(cause as Error).message} (run \`homelab ${name} --help\`)\n`)
+    return EXIT.usage
+  }
+  if (values.help === true) {
+    process.stdout.write(commandHelp(command))
+    return EXIT.ok
+  }
+  if (values.version === true) {
+    process.stdout.write(`${version()}\n`)
+    return EXIT.ok
+  }
+  const json = values.json === true
+  const emit = createReporter({ json, out: process.stdout, err: process.stderr })
+  const context: CommandContext = {
+    configFile: (values.config as string | undefined) ?? process.env.HOMELAB_CONFIG ?? 'homelab.yaml',
+    json,
+    repoRoot,
+    values,
+    positionals,
+    emit,
+  }
+  try {
+    const ok = await (await command.load())(context)
+    emit({ type: 'done', ok, command: command.name })
+    return ok ? EXIT.ok : EXIT.failed
+  } catch (cause) {
+    if (cause instanceof UsageError) {
+      process.stderr.write(`homelab ${name}: ${cause.message}\n`)
+      return EXIT.usage
+    }
+    const err = cause as Error & { code?: string }
+    emit({ type: 'error', message: err.message, ...(err.code === undefined ? {} : { code: err.code }) })
+    if (process.env.HOMELAB_DEBUG !== undefined) process.stderr.write(`${err.stack}\n`)
+    emit({ type: 'done', ok: false, command: command.name })
+    return EXIT.failed
+  }
+}
+
+// A closed pipe (`homelab plan | head`) is not an error.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0)
+    throw err
+  })
+}
+process.exitCode = await main(process.argv.slice(2))

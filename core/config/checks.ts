@@ -1,0 +1,218 @@
+/**
+ * Checks that span several fields of a config that already has the right shape:
+ * uniqueness, addresses inside the subnet and outside the ranges, quorum.
+ */
+import {
+  defaultLoadBalancerPool,
+  formatCidr,
+  formatIPv4,
+  formatRange,
+  type IPv4,
+  type IPv4Range,
+  isHostAddress,
+  parseCidr,
+  parseIPv4,
+  parseMac,
+  parseRange,
+  rangeContains,
+  rangesOverlap,
+  type Subnet,
+  subnetContains,
+} from '../net/ipv4.ts'
+import type { PathSegment } from './diagnostics.ts'
+import type { Config } from './schema.ts'
+
+export interface Finding {
+  readonly severity: 'error' | 'warning'
+  readonly path: readonly PathSegment[]
+  readonly message: string
+}
+
+/** Values computed from the config, shown by `validate` and used by every layer. */
+export interface Derived {
+  readonly subnet: Subnet
+  readonly loadBalancerPool: IPv4Range | undefined
+  readonly loadBalancerPoolIsDefault: boolean
+  readonly dhcpRange: IPv4Range | undefined
+  readonly dns: readonly string[]
+  readonly servers: number
+  readonly agents: number
+}
+
+function ip(text: string): IPv4 {
+  const value = parseIPv4(text)
+  if (value === undefined)
+    throw new TypeError(`Cannot read address: "${text}" passed the schema but is not IPv4`)
+  return value
+}
+
+function range(text: string): IPv4Range {
+  const value = parseRange(text)
+  if ('error' in value)
+    throw new TypeError(`Cannot read range: "${text}" passed the schema but ${value.error}`)
+  return value
+}
+
+export function derive(config: Config): Derived {
+  const subnet = parseCidr(config.network.subnet)
+  if ('error' in subnet) throw new TypeError(`Cannot read subnet: "${config.network.subnet}" ${subnet.error}`)
+  const explicitPool = config.cluster.loadBalancerPool
+  return {
+    subnet,
+    loadBalancerPool: explicitPool === undefined ? defaultLoadBalancerPool(subnet) : range(explicitPool),
+    loadBalancerPoolIsDefault: explicitPool === undefined,
+    dhcpRange: config.network.dhcp.range === undefined ? undefined : range(config.network.dhcp.range),
+    dns: config.network.dns ?? [config.network.gateway],
+    servers: config.machines.filter((m) => m.role === 'server').length,
+    agents: config.machines.filter((m) => m.role === 'agent').length,
+  }
+}
+
+export function checkConfig(config: Config): Finding[] {
+  const findings: Finding[] = []
+  const error = (path: PathSegment[], message: string) => findings.push({ severity: 'error', path, message })
+  const warn = (path: PathSegment[], message: string) => findings.push({ severity: 'warning', path, message })
+  const d = derive(config)
+  const cidr = formatCidr(d.subnet)
+  const inSubnet = (path: PathSegment[], text: string, what: string) => {
+    if (!isHostAddress(d.subnet, ip(text))) {
+      error(
+        path,
+        `"${text}" is outside the subnet ${cidr} (${what} must be a host address of network.subnet)`,
+      )
+      return false
+    }
+    return true
+  }
+
+  inSubnet(['network', 'gateway'], config.network.gateway, 'the gateway')
+  if (config.network.controller !== undefined) {
+    inSubnet(['network', 'controller'], config.network.controller, 'the controller')
+  }
+
+  // DHCP range
+  const dhcp = config.network.dhcp
+  if (dhcp.mode === 'proxy' && dhcp.range !== undefined) {
+    error(
+      ['network', 'dhcp', 'range'],
+      'is set but network.dhcp.mode is "proxy": the router leases addresses then (remove range, or set mode: full)',
+    )
+  }
+  if (d.dhcpRange !== undefined) {
+    if (!subnetContains(d.subnet, d.dhcpRange.start) || !subnetContains(d.subnet, d.dhcpRange.end)) {
+      error(['network', 'dhcp', 'range'], `"${dhcp.range}" is not inside the subnet ${cidr}`)
+    }
+  }
+
+  // Load-balancer pool
+  if (d.loadBalancerPool === undefined) {
+    error(
+      ['cluster'],
+      `loadBalancerPool is required: the subnet ${cidr} is smaller than a /27, so there is no default pool (add cluster.loadBalancerPool, like ${formatIPv4(d.subnet.network + 1)}-${formatIPv4(d.subnet.network + 4)})`,
+    )
+  } else if (!d.loadBalancerPoolIsDefault) {
+    const pool = d.loadBalancerPool
+    if (!subnetContains(d.subnet, pool.start) || !subnetContains(d.subnet, pool.end)) {
+      error(
+        ['cluster', 'loadBalancerPool'],
+        `"${config.cluster.loadBalancerPool}" is not inside the subnet ${cidr}`,
+      )
+    } else if (d.dhcpRange !== undefined && rangesOverlap(pool, d.dhcpRange)) {
+      error(
+        ['cluster', 'loadBalancerPool'],
+        `"${config.cluster.loadBalancerPool}" overlaps network.dhcp.range ${formatRange(d.dhcpRange)} (make them disjoint)`,
+      )
+    }
+  } else if (d.dhcpRange !== undefined && rangesOverlap(d.loadBalancerPool, d.dhcpRange)) {
+    error(
+      ['network', 'dhcp', 'range'],
+      `"${dhcp.range}" overlaps the default load-balancer pool ${formatRange(d.loadBalancerPool)} (the last /27 of the subnet: move the range, or set cluster.loadBalancerPool)`,
+    )
+  }
+  const pool = d.loadBalancerPool
+  const reserved = (path: PathSegment[], text: string, what: string) => {
+    const value = ip(text)
+    if (d.dhcpRange !== undefined && rangeContains(d.dhcpRange, value)) {
+      error(
+        path,
+        `"${text}" is inside network.dhcp.range ${formatRange(d.dhcpRange)} (${what} needs an address outside the dynamic range)`,
+      )
+    } else if (pool !== undefined && rangeContains(pool, value)) {
+      error(
+        path,
+        `"${text}" is inside the load-balancer pool ${formatRange(pool)} (${what} needs an address outside it${d.loadBalancerPoolIsDefault ? ', or set cluster.loadBalancerPool' : ''})`,
+      )
+    }
+  }
+  reserved(['network', 'gateway'], config.network.gateway, 'the gateway')
+
+  // Machines
+  const seen = {
+    name: new Map<string, number>(),
+    mac: new Map<string, number>(),
+    ip: new Map<string, number>(),
+  }
+  config.machines.forEach((m, i) => {
+    for (const key of ['name', 'mac', 'ip'] as const) {
+      const value = key === 'mac' ? (parseMac(m.mac) ?? m.mac) : m[key]
+      const first = seen[key].get(value)
+      if (first !== undefined) {
+        error(
+          ['machines', i, key],
+          `"${m[key]}" is already used by machines[${first}] (each ${key} must be unique)`,
+        )
+      } else {
+        seen[key].set(value, i)
+      }
+    }
+    if (inSubnet(['machines', i, 'ip'], m.ip, 'a machine')) {
+      reserved(['machines', i, 'ip'], m.ip, 'a machine')
+      if (m.ip === config.network.gateway) {
+        error(['machines', i, 'ip'], `"${m.ip}" is the gateway's address (give the machine its own address)`)
+      }
+      if (m.ip === config.network.controller) {
+        error(
+          ['machines', i, 'ip'],
+          `"${m.ip}" is the controller's address (give the machine its own address)`,
+        )
+      }
+    }
+  })
+
+  // Cluster
+  if (d.servers === 0) {
+    error(['machines'], 'has no machine with role: server (k3s needs at least one server)')
+  } else if (d.servers % 2 === 0) {
+    warn(
+      ['machines'],
+      `has ${d.servers} servers: an even number adds no fault tolerance to embedded etcd's quorum (use ${d.servers - 1} or ${d.servers + 1})`,
+    )
+  }
+  const endpoint = config.cluster.endpoint
+  if (inSubnet(['cluster', 'endpoint'], endpoint, 'the control-plane endpoint')) {
+    reserved(['cluster', 'endpoint'], endpoint, 'the control-plane endpoint')
+    const owner = config.machines.find((m) => m.ip === endpoint)
+    if (owner !== undefined && owner.role !== 'server') {
+      error(
+        ['cluster', 'endpoint'],
+        `"${endpoint}" is the address of ${owner.name}, an agent (use a server's address, or a free address for a virtual IP)`,
+      )
+    }
+    if (endpoint === config.network.gateway || endpoint === config.network.controller) {
+      error(
+        ['cluster', 'endpoint'],
+        `"${endpoint}" is taken by the ${endpoint === config.network.gateway ? 'gateway' : 'controller'}`,
+      )
+    }
+  }
+
+  // External
+  const cf = config.external?.cloudflare
+  if (cf !== undefined && config.gitops.domain !== cf.zone && !config.gitops.domain.endsWith(`.${cf.zone}`)) {
+    error(
+      ['external', 'cloudflare', 'zone'],
+      `"${cf.zone}" does not contain gitops.domain "${config.gitops.domain}" (the zone must be the domain or a parent of it)`,
+    )
+  }
+  return findings
+}
