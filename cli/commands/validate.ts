@@ -17,7 +17,7 @@ export const validate: CommandRun = async (context) => {
       file: loaded.file,
       ...loaded.locate(['os', 'sshPublicKey']),
       field: 'os.sshPublicKey',
-      message: `"${key}" does not exist yet (create it with \`ssh-keygen -t ed25519 -f ${keyPath.replace(/\.pub$/, '')}\`; the lab makes its own with \`homelab lab up\`)`,
+      message: `"${key}" does not exist yet (${key.startsWith('.state/lab/') ? 'the lab makes it: `homelab lab up`' : `create it: \`ssh-keygen -t ed25519 -f ${keyPath.replace(/\.pub$/, '')}\``})`,
     })
   }
   context.emit(summarize(loaded))

@@ -3,6 +3,7 @@
  * uniqueness, addresses inside the subnet and outside the ranges, quorum.
  */
 import {
+  broadcastOf,
   defaultLoadBalancerPool,
   formatCidr,
   formatIPv4,
@@ -108,7 +109,7 @@ export function checkConfig(config: Config): Finding[] {
   if (d.loadBalancerPool === undefined) {
     error(
       ['cluster'],
-      `loadBalancerPool is required: the subnet ${cidr} is smaller than a /27, so there is no default pool (add cluster.loadBalancerPool, like ${formatIPv4(d.subnet.network + 1)}-${formatIPv4(d.subnet.network + 4)})`,
+      `loadBalancerPool is required: the subnet ${cidr} is a /27 or smaller, so there is no default pool (add cluster.loadBalancerPool, like ${formatIPv4(broadcastOf(d.subnet) - 8)}-${formatIPv4(broadcastOf(d.subnet) - 1)})`,
     )
   } else if (!d.loadBalancerPoolIsDefault) {
     const pool = d.loadBalancerPool

@@ -26,9 +26,10 @@ export type ParseResult =
 /** Parses config text; never throws for bad input. */
 export function parseConfig(text: string, file: string): ParseResult {
   const lines = new LineCounter()
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true })
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true })
   const diagnostics: Diagnostic[] = []
-  for (const err of doc.errors) {
+  // The first syntax error is the one to fix: later ones are usually its echoes.
+  for (const err of doc.errors.slice(0, 1)) {
     const pos = err.linePos?.[0]
     diagnostics.push({
       severity: 'error',
@@ -41,7 +42,14 @@ export function parseConfig(text: string, file: string): ParseResult {
   }
   if (diagnostics.length > 0) return { ok: false, diagnostics }
 
-  const plain: unknown = doc.toJS()
+  let plain: unknown
+  try {
+    // Throws for an alias without its anchor, or too many aliases (a "billion laughs" file).
+    plain = doc.toJS({ maxAliasCount: 100 })
+  } catch (cause) {
+    const message = `is not valid YAML: ${firstLine((cause as Error).message)}`
+    return { ok: false, diagnostics: [{ severity: 'error', file, line: 0, column: 0, field: '', message }] }
+  }
   const locate = (path: readonly PathSegment[], key?: string) => locateIn(doc.contents, path, lines, key)
   if (plain === null || plain === undefined || typeof plain !== 'object' || Array.isArray(plain)) {
     return {
@@ -152,6 +160,10 @@ function show(value: unknown): string {
   return String(value)
 }
 
+function lowerFirst(text: string): string {
+  return /^[A-Z][a-z]/.test(text) ? text[0]?.toLowerCase() + text.slice(1) : text
+}
+
 function kindOf(value: unknown): string {
   if (value === null) return 'empty'
   if (Array.isArray(value)) return 'a list'
@@ -178,9 +190,17 @@ function describeIssue(issue: z.core.$ZodIssue, root: unknown): Described[] {
     case 'invalid_type': {
       if (value === undefined) {
         const what = describeField(path)
-        return [{ path, message: `is required: add it${what === '' ? '' : ` (${what})`}` }]
+        return [{ path, message: `is required: add it${what === '' ? '' : ` (${lowerFirst(what)})`}` }]
       }
       const expected = EXPECTED[issue.expected] ?? `a ${issue.expected}`
+      if (issue.expected === 'string' && (typeof value === 'number' || typeof value === 'boolean')) {
+        return [
+          {
+            path,
+            message: `${show(value)} is read as ${kindOf(value)} by YAML, expected a string (put the value in quotes)`,
+          },
+        ]
+      }
       return [{ path, message: `${show(value)} is ${kindOf(value)}, expected ${expected}` }]
     }
     case 'invalid_value':

@@ -129,7 +129,7 @@ export function parseRange(text: string): IPv4Range | { error: string } {
  * broadcast address. For subnets smaller than a /27 there is no sensible default.
  */
 export function defaultLoadBalancerPool(subnet: Subnet): IPv4Range | undefined {
-  if (subnet.prefix > 27) return undefined
+  if (subnet.prefix > 26) return undefined
   const last = broadcastOf(subnet)
   return { start: (last - 31) >>> 0, end: (last - 1) >>> 0 }
 }
