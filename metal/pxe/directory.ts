@@ -1,0 +1,23 @@
+/** The machines the PXE server may answer: exactly those in homelab.yaml, by MAC and by IP. */
+import type { Config } from '../../core/config/schema.ts'
+import { parseMac } from '../../core/net/ipv4.ts'
+import type { MachineDirectory } from './events.ts'
+
+export interface DirectoryEntry {
+  readonly name: string
+  readonly mac: string
+  readonly ip: string
+}
+
+export function directoryFromConfig(
+  config: Pick<Config, 'machines'>,
+): MachineDirectory & { entries: DirectoryEntry[] } {
+  const entries = config.machines.map((m) => ({ name: m.name, mac: parseMac(m.mac) ?? m.mac, ip: m.ip }))
+  const byMac = new Map(entries.map((e) => [e.mac, e]))
+  const byIp = new Map(entries.map((e) => [e.ip, e]))
+  return {
+    entries,
+    byMac: (mac) => byMac.get(parseMac(mac) ?? mac),
+    byIp: (ip) => byIp.get(ip.startsWith('::ffff:') ? ip.slice(7) : ip),
+  }
+}
