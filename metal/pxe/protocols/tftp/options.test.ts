@@ -59,6 +59,24 @@ test('negotiateOptions() lowers blksize and windowsize to the limits (RFC 2348, 
   assert.equal(negotiateOptions(req(['blksize', '70000']), limits, 0).blksize, 65464)
 })
 
+test('negotiateOptions() bounds the window in bytes when asked, whatever the option order', () => {
+  const n = negotiateOptions(
+    req(['windowsize', '64'], ['blksize', '65464']),
+    { ...limits, maxWindowBytes: 1024 * 1024 },
+    0,
+  )
+  assert.equal(n.windowsize, 16)
+  assert.deepEqual(
+    [...(n.oack ?? [])],
+    [
+      ['windowsize', '16'],
+      ['blksize', '65464'],
+    ],
+  )
+  // Never below 1 block.
+  assert.equal(negotiateOptions(req(['windowsize', '8']), { ...limits, maxWindowBytes: 100 }, 0).windowsize, 1)
+})
+
 test('negotiateOptions() accepts the range edges: blksize 8, timeout 1 and 255, windowsize 1', () => {
   assert.equal(negotiateOptions(req(['blksize', '8']), limits, 0).blksize, 8)
   assert.equal(negotiateOptions(req(['timeout', '1']), limits, 0).timeoutMs, 1000)

@@ -32,6 +32,8 @@ export interface NegotiationLimits {
   readonly maxBlksize: number
   /** The largest window the server accepts. */
   readonly maxWindowsize: number
+  /** Also bounds the window in bytes (windowsize x blksize), to bound buffer memory; default no bound. */
+  readonly maxWindowBytes?: number
   /** The retransmission timeout used when the client asks none, in ms. */
   readonly defaultTimeoutMs: number
 }
@@ -110,12 +112,18 @@ export function negotiateOptions(
           break
         }
         windowsize = Math.max(1, Math.min(n, limits.maxWindowsize))
-        oack.set(name, String(windowsize))
+        oack.set(name, '') // the value is set below, once blksize is known
         break
       default:
         // RFC 2347 §2: options the server does not support are left out of the OACK.
         break
     }
+  }
+  if (oack.has(OptionName.Windowsize)) {
+    if (limits.maxWindowBytes !== undefined) {
+      windowsize = Math.max(1, Math.min(windowsize, Math.floor(limits.maxWindowBytes / blksize)))
+    }
+    oack.set(OptionName.Windowsize, String(windowsize))
   }
   return { blksize, windowsize, timeoutMs, oack: oack.size > 0 ? oack : undefined, ignored }
 }
