@@ -2,7 +2,7 @@
  * The installer ISO as a FileSource for the PXE server's TFTP and HTTP services:
  * files are served straight out of the image, with no extraction.
  */
-import type { FileSource, ServedFile } from '../pxe/files.ts'
+import type { FileSource, Requester, ServedFile } from '../pxe/files.ts'
 import { IsoError, IsoErrorCode } from './errors.ts'
 import type { IsoImage } from './reader.ts'
 
@@ -19,7 +19,7 @@ export class IsoSource implements FileSource {
     this.image = image
   }
 
-  async open(path: string): Promise<ServedFile | undefined> {
+  async open(path: string, _requester?: Requester): Promise<ServedFile | undefined> {
     let kind: string
     try {
       kind = (await this.image.stat(path)).kind
