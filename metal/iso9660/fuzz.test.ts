@@ -29,8 +29,6 @@ before(async () => {
   for (const flavour of ['rockridge', 'joliet', 'relocated'] as const) {
     const path = join(work, `${flavour}.iso`)
     await buildIso(src, path, flavour)
-    // Only the metadata matters to the parser: keep the image small by dropping the
-    // trailing padding xorriso adds (file data of interest sits before it).
     built.push({ name: flavour, image: new Uint8Array(await readFile(path)) })
   }
   built.push({

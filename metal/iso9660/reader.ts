@@ -47,6 +47,9 @@ export const MAX_CONTINUATION_BYTES = 64 * 1024
 /** Parsed directories kept in memory. */
 export const DIRECTORY_CACHE_SIZE = 256
 
+/** Entries that only Rock Ridge writes: one of them in the root's "." record means Rock Ridge is in use. */
+const ROCK_RIDGE_SIGNATURES = new Set(['RR', 'PX', 'NM', 'ER', 'TF', 'SL'])
+
 export type IsoTree = 'rockridge' | 'joliet' | 'iso9660'
 
 export type IsoEntryKind = 'file' | 'directory' | 'symlink' | 'other'
@@ -155,9 +158,16 @@ export class IsoImage {
           const self = decodeDirectoryRecord(rootBytes, 0)
           const skip = suspSkip(self.systemUse)
           if (skip !== undefined) {
-            const { entries } = parseSuspArea(self.systemUse)
-            if (entries.some((e) => ['RR', 'PX', 'NM', 'ER', 'TF'].includes(e.signature)))
-              rockRidgeSkip = skip
+            const area = parseSuspArea(self.systemUse)
+            const entries = [...area.entries]
+            // Writers may put the rest of the root's entries (ER, PX) in a continuation area.
+            const ce = area.continuation
+            if (ce !== undefined && ce.length <= MAX_CONTINUATION_BYTES) {
+              entries.push(
+                ...parseSuspArea(await read(ce.block * primary.blockSize + ce.offset, ce.length)).entries,
+              )
+            }
+            if (entries.some((e) => ROCK_RIDGE_SIGNATURES.has(e.signature))) rockRidgeSkip = skip
           }
         } catch {
           // No usable "." record: not Rock Ridge; the tree itself is checked when read.
