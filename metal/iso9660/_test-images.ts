@@ -278,6 +278,7 @@ export function syntheticIso(root: readonly SyntheticNode[], rootSystemUse?: Uin
   both16(pvd, 120, 1)
   both16(pvd, 124, 1)
   both16(pvd, 128, 2048)
+  pvd[881] = 1 // file structure version: xorriso refuses a descriptor without it
   const terminator = sectors[17] as Uint8Array
   terminator.set([255, 0x43, 0x44, 0x30, 0x30, 0x31, 1])
   const rootBlock = writeDirectory(root, SYNTHETIC_ROOT_BLOCK, rootSystemUse)
