@@ -18,7 +18,10 @@
  * - Paths go through normalizePath (no "..", NUL or backslash) and the FileSource,
  *   which never serves outside its roots. TFTP names are raw: "%2e%2e" is a literal name.
  * - A duplicate ACK never triggers a retransmission (the Sorcerer's Apprentice bug,
- *   RFC 1123 §4.2.3.1); only the timer retransmits, a bounded number of times.
+ *   RFC 1123 §4.2.3.1); only the timer retransmits, a bounded number of times, with
+ *   exponential backoff (RFC 1123 §4.2.3.2) from the timeout up to 10 s. The backoff
+ *   also lets a client's own timer fire: atftp ignores a window it already has and
+ *   re-ACKs only on its 5 s timeout, so a steady 200 ms retransmission would starve it.
  * - Every RRQ ends with exactly one 'tftp.end' event; 'tftp.start' when data starts.
  *   Malformed packets are dropped with a 'pxe.warning' event; a malformed request still
  *   gets a terse ERROR on the wire so the client stops asking.
@@ -105,6 +108,8 @@ const WireMessage = {
 const CHUNK_BYTES = 64 * 1024
 /** Chunks per transfer: the (at most two) holding the window, and one read ahead. */
 const RING = 3
+/** Retransmission backoff doubles the timeout up to this (or the timeout, when longer). */
+const MAX_BACKOFF_MS = 10_000
 
 function checkOption(name: string, value: number, min: number, max: number): number {
   if (!Number.isInteger(value) || value < min || value > max) {
@@ -416,6 +421,8 @@ class Transfer {
   private readonly lastPacket: Buffer[]
   private readonly socket: Socket
   private timer: NodeJS.Timeout | undefined
+  /** The current retransmission interval: timeoutMs, doubled after each timeout in a row. */
+  private interval: number
   private phase: Phase
   /** Highest block acknowledged (0: none yet, or the OACK's ACK 0). */
   private acked = 0
@@ -441,6 +448,7 @@ class Transfer {
     this.blksize = n.blksize
     this.window = n.windowsize
     this.timeoutMs = n.timeoutMs
+    this.interval = n.timeoutMs
     this.oack = n.oack
     this.started = started
     this.size = file.size
@@ -476,7 +484,7 @@ class Transfer {
   start(): void {
     const { server, client } = this
     this.socket.on('error', (err) => {
-      void this.end(false, `socket error: ${err.message}`)
+      void this.end(false, this.silence(`socket error: ${err.message}`))
     })
     this.socket.on('message', (msg) => this.onMessage(msg))
     const begin = (): void => {
@@ -491,7 +499,7 @@ class Transfer {
           windowsize: this.window,
           size: this.size,
         })
-        this.timer = setTimeout(() => this.onTimeout(), this.timeoutMs)
+        this.rearm()
         this.prefetch()
         if (this.phase === Phase.Oack) this.sendOack()
         else this.sendWindow()
@@ -617,8 +625,7 @@ class Transfer {
       // RFC 2347: the client accepts the OACK with ACK 0.
       if (wire !== 0) return
       this.phase = Phase.Data
-      this.retries = 0
-      this.timer?.refresh()
+      this.progressed()
       this.sendWindow()
       return
     }
@@ -626,24 +633,51 @@ class Transfer {
     if (delta === 0 || delta > this.next - 1 - this.acked) return
     const previousChunk = Math.floor(this.acked / this.perChunk)
     this.acked += delta
-    this.retries = 0
     if (this.acked === this.lastBlock) {
       void this.end(true)
       return
     }
     if (this.acked < this.next - 1) this.next = this.acked + 1
-    this.timer?.refresh()
+    this.progressed()
     if (Math.floor(this.acked / this.perChunk) !== previousChunk) this.prefetch()
     this.sendWindow()
+  }
+
+  /** The client moved on: reset the retries and the backoff. */
+  private progressed(): void {
+    this.retries = 0
+    if (this.interval === this.timeoutMs) {
+      this.timer?.refresh() // cheap: no new timer object per ACK
+      return
+    }
+    this.interval = this.timeoutMs
+    this.rearm()
+  }
+
+  private rearm(): void {
+    clearTimeout(this.timer)
+    this.timer = setTimeout(() => this.onTimeout(), this.interval)
+  }
+
+  /** Why the client went silent, as far as the server can tell. */
+  private silence(what: string): string {
+    return this.phase === Phase.Data && this.acked === this.lastBlock - 1
+      ? `${what}: the last block was not acknowledged (the client may have it all)`
+      : what
   }
 
   private onTimeout(): void {
     if (this.phase === Phase.Done) return
     if (++this.retries > this.server.retries) {
-      void this.end(false, `timed out: no ACK after ${this.server.retries + 1} sends`, WireMessage.timeout)
+      void this.end(
+        false,
+        this.silence(`timed out: no ACK after ${this.server.retries + 1} sends`),
+        WireMessage.timeout,
+      )
       return
     }
-    this.timer?.refresh()
+    this.interval = Math.min(this.interval * 2, Math.max(this.timeoutMs, MAX_BACKOFF_MS))
+    this.rearm()
     if (this.phase === Phase.Oack) {
       this.sendOack()
       return

@@ -74,7 +74,10 @@ test('negotiateOptions() bounds the window in bytes when asked, whatever the opt
     ],
   )
   // Never below 1 block.
-  assert.equal(negotiateOptions(req(['windowsize', '8']), { ...limits, maxWindowBytes: 100 }, 0).windowsize, 1)
+  assert.equal(
+    negotiateOptions(req(['windowsize', '8']), { ...limits, maxWindowBytes: 100 }, 0).windowsize,
+    1,
+  )
 })
 
 test('negotiateOptions() accepts the range edges: blksize 8, timeout 1 and 255, windowsize 1', () => {
