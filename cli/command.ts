@@ -24,3 +24,8 @@ export interface CommandSpec {
   /** Lazy: heavy commands load their code only when run. */
   readonly load: () => Promise<CommandRun>
 }
+
+/** A mistake in how the command was called: exit code 2. */
+export class UsageError extends Error {
+  override name = 'UsageError'
+}

@@ -7,15 +7,11 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { createReporter } from '../core/log/reporter.ts'
-import type { CommandContext, CommandSpec } from './command.ts'
+import { type CommandContext, type CommandSpec, UsageError } from './command.ts'
 import { COMMANDS } from './commands/index.ts'
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..')
 const EXIT = { ok: 0, failed: 1, usage: 2 } as const
-
-export class UsageError extends Error {
-  override name = 'UsageError'
-}
 
 const GLOBAL_OPTIONS = {
   config: { type: 'string', short: 'c' },
@@ -49,10 +45,10 @@ function mainHelp(): string {
 
 function globalOptionLines(): string[] {
   return [
-    '  -c, --config FILE  [string] the config file (default: homelab.yaml, or $HOMELAB_CONFIG)',
-    '      --json         [boolean] print a stream of typed events, one JSON object per line',
-    '  -h, --help         [boolean] show help',
-    '  -V, --version      [boolean] print the version',
+    '  -c, --config FILE      [string] the config file (default: homelab.yaml, or $HOMELAB_CONFIG)',
+    '      --json             [boolean] print a stream of typed events, one JSON object per line',
+    '  -h, --help             [boolean] show help',
+    '  -V, --version          [boolean] print the version',
   ]
 }
 

@@ -17,4 +17,25 @@ export const COMMANDS: readonly CommandSpec[] = [
       'the cluster roles, and the Applications the root app would create from system/, platform/, apps/.',
     load: async () => (await import('./plan.ts')).planCommand,
   },
+  {
+    name: 'pxe',
+    summary: 'run the PXE server alone (DHCP, TFTP, HTTP) until Ctrl-C',
+    description:
+      'Runs the PXE server on network.interface: DHCP in the configured mode (answering only the\n' +
+      'machines in the config), TFTP and HTTP serving --root. Shows one live line per machine\n' +
+      '(with --json, streams every boot event). Needs root for ports 67, 69, 80 and 4011.',
+    options: {
+      root: { type: 'string' },
+      'http-port': { type: 'string' },
+      'tftp-port': { type: 'string' },
+      verbose: { type: 'boolean', short: 'v' },
+    },
+    optionHelp: [
+      '      --root DIR         [string] the folder served over TFTP and HTTP (required)',
+      '      --http-port N      [number] HTTP port (default: 80)',
+      '      --tftp-port N      [number] TFTP port (default: 69)',
+      '  -v, --verbose          [boolean] also show clients that are ignored (not in the config)',
+    ],
+    load: async () => (await import('./pxe.ts')).pxe,
+  },
 ]
