@@ -37,8 +37,13 @@ export type BootEvent =
       readonly bootFile?: string
     }
   | {
-      /** A DHCP client that is not in the config: never answered. Debug level. */
+      /**
+       * A DHCP client that is not in the config (reported once per MAC; never given boot
+       * information, and in proxy mode never answered), or a malformed packet that was
+       * dropped. Debug level.
+       */
       readonly type: 'dhcp.ignored'
+      /** '' when the packet was too malformed to read a MAC from. */
       readonly mac: string
       readonly reason: string
     }
