@@ -281,27 +281,44 @@ test('with 10% packet loss both ways (tc netem or nftables), curl, atftp and tft
     await lab.cli.run(['curl', '-sS', '--tftp-no-options', '-o', curlOut, url])
     await assertSame(curlOut, 'lossy.bin')
     const atftpOut = join(dir, 'loss-atftp.bin')
-    await lab.cli.run([
-      'atftp',
-      '--option',
-      'blksize 1468',
-      '--option',
-      'windowsize 4',
-      '-g',
-      '-r',
-      'lossy.bin',
-      '-l',
-      atftpOut,
-      lab.srv.ip,
-    ])
+    // atftp 0.8 aborts ("unexpected OACK") when its ACK 0 is lost and the server, as RFC 2347
+    // wants, sends the OACK again. That is the client's bug: such a run is retried, at most 4 times.
+    let atftpRuns = 0
+    for (;;) {
+      atftpRuns++
+      try {
+        await lab.cli.run([
+          'atftp',
+          '--option',
+          'blksize 1468',
+          '--option',
+          'windowsize 4',
+          '-g',
+          '-r',
+          'lossy.bin',
+          '-l',
+          atftpOut,
+          lab.srv.ip,
+        ])
+        break
+      } catch (err) {
+        if (atftpRuns >= 4 || !/unexpected OACK/.test(String(err))) throw err
+      }
+    }
     await assertSame(atftpOut, 'lossy.bin')
     const hpaOut = join(dir, 'loss-hpa.bin')
     await lab.cli.run(['tftp', '-m', 'binary', lab.srv.ip, '-c', 'get', 'lossy.bin', hpaOut])
     await assertSame(hpaOut, 'lossy.bin')
     // The server saw each transfer through, or lost only the final ACK (the client has left).
-    await waitFor('3 transfers to end', () => (ends(lab, 'lossy.bin').length >= 3 ? true : undefined), 60000)
+    const transfers = 2 + atftpRuns
+    await waitFor(
+      'the transfers to end',
+      () => (ends(lab, 'lossy.bin').length >= transfers ? true : undefined),
+      60000,
+    )
     for (const e of ends(lab, 'lossy.bin')) {
-      assert.ok(e.ok || /the last block was not acknowledged/.test(e.error ?? ''), JSON.stringify(e))
+      const fine = e.ok || /the last block was not acknowledged|client sent ERROR/.test(e.error ?? '')
+      assert.ok(fine, JSON.stringify(e))
     }
     const lost = await Promise.all(dropped.map((count) => count()))
     assert.ok(
