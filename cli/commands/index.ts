@@ -18,6 +18,15 @@ export const COMMANDS: readonly CommandSpec[] = [
     load: async () => (await import('./plan.ts')).planCommand,
   },
   {
+    name: 'doctor',
+    summary: 'check the controller and its network before booting anything',
+    description:
+      'Checks the interface and its address, privileges, that ports 67/69/80/4011 are free, other DHCP\n' +
+      'servers on the segment (an error in full mode, expected in proxy mode) and machine addresses\n' +
+      'already answered by other hosts. Each problem comes with how to fix it. Exit 1 if any check fails.',
+    load: async () => (await import('./doctor.ts')).doctorCommand,
+  },
+  {
     name: 'pxe',
     summary: 'run the PXE server alone (DHCP, TFTP, HTTP) until Ctrl-C',
     description:
