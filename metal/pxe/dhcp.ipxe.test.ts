@@ -1,0 +1,97 @@
+/**
+ * Real PXE firmware against proxy mode: the iPXE BIOS option ROM (ipxe-qemu, QEMU's
+ * default e1000 ROM) in QEMU on a bridge with dnsmasq as the home router. It must take
+ * its address from the router and its boot file from us. Needs qemu-system-x86 and
+ * ipxe-qemu; about 30-40 s under software emulation.
+ */
+import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { test } from 'node:test'
+import { sh, TestNet, waitFor } from '../../test/harness/netns.ts'
+
+const root = join(import.meta.dirname, '../..')
+const node24 = join(root, 'tools/node24')
+const VM_MAC = '52:54:00:00:dd:01'
+
+test('serveDhcp() proxy mode: iPXE firmware in QEMU takes the router lease and our boot file', async () => {
+  const lab = await TestNet.create('dipxe')
+  const dir = mkdtempSync(join(tmpdir(), 'hl-dhcp-ipxe-'))
+  try {
+    const router = await lab.host('router', '10.99.0.1/24')
+    const ctl = await lab.host('ctl', '10.99.0.2/24')
+    router.spawn([
+      'dnsmasq',
+      '--keep-in-foreground',
+      '--conf-file=/dev/null',
+      '--port=0',
+      '--interface=eth0',
+      '--bind-interfaces',
+      '--dhcp-range=10.99.0.100,10.99.0.150,1h',
+      `--dhcp-leasefile=${join(dir, 'router.leases')}`,
+      `--pid-file=${join(dir, 'router.pid')}`,
+      '--dhcp-option=3,10.99.0.1',
+      '--no-ping',
+      '--user=root',
+    ])
+    const server = ctl.spawn([
+      node24,
+      join(root, 'metal/pxe/dhcp-run.ts'),
+      '--config',
+      JSON.stringify({
+        interface: 'eth0',
+        serverAddress: '10.99.0.2',
+        mode: 'proxy',
+        machines: [{ name: 'vm1', mac: VM_MAC, ip: '10.99.0.60' }],
+      }),
+    ])
+    await waitFor(
+      `the DHCP server (${server.output()})`,
+      () => (/pxe\.listening/.test(server.output()) ? true : undefined),
+      15000,
+    )
+    await sh('ip', ['-n', lab.switchNs, 'tuntap', 'add', 'tap0', 'mode', 'tap'])
+    await sh('ip', ['-n', lab.switchNs, 'link', 'set', 'tap0', 'master', 'br0'])
+    await sh('ip', ['-n', lab.switchNs, 'link', 'set', 'tap0', 'up'])
+    const vm = lab.spawnIn(lab.switchNs, [
+      'qemu-system-x86_64',
+      '-nographic',
+      '-no-reboot',
+      '-m',
+      '128',
+      '-netdev',
+      'tap,id=n0,ifname=tap0,script=no,downscript=no',
+      '-device',
+      `e1000,netdev=n0,mac=${VM_MAC},bootindex=1`,
+    ])
+    const screen = () => vm.output().replaceAll('\x1b', '')
+    // iPXE prints its configuration, then tries the file it was given.
+    await waitFor(
+      `iPXE to print its boot file (screen: ${screen().slice(-1500)})`,
+      () => (/Filename: \S+/.test(screen()) ? true : undefined),
+      120000,
+    )
+    await vm.kill('SIGKILL')
+    assert.match(
+      screen(),
+      /net0: 10\.99\.0\.(1[0-4][0-9]|150)\/255\.255\.255\.0 gw 10\.99\.0\.1/,
+      'lease from the router',
+    )
+    assert.match(
+      screen(),
+      /Filename: http:\/\/10\.99\.0\.2\/boot\.ipxe/,
+      'iPXE (user class "iPXE") gets the boot.ipxe URL',
+    )
+    const events = server
+      .output()
+      .split('\n')
+      .filter((l) => l.includes('"type":"dhcp"'))
+      .map((l) => JSON.parse(l) as { direction: string; message: string; port: number; arch?: number })
+    assert.ok(events.some((e) => e.direction === 'in' && e.message === 'discover' && e.arch === 0))
+    assert.ok(events.some((e) => e.direction === 'out' && e.message === 'offer' && e.port === 67))
+  } finally {
+    await lab.destroy()
+    rmSync(dir, { recursive: true, force: true })
+  }
+})
