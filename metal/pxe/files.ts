@@ -157,3 +157,33 @@ export class LayeredSource implements FileSource {
     return undefined
   }
 }
+
+/** Serves a source under a folder prefix: with prefix "os", "os/images/x" opens "images/x" in it. */
+export class MountedSource implements FileSource {
+  private readonly prefix: string
+  private readonly source: FileSource
+  constructor(prefix: string, source: FileSource) {
+    this.prefix = `${normalizePath(prefix)}/`
+    this.source = source
+  }
+  open(path: string, requester: Requester): Promise<ServedFile | undefined> {
+    if (!path.startsWith(this.prefix)) return Promise.resolve(undefined)
+    return this.source.open(path.slice(this.prefix.length), requester)
+  }
+}
+
+/** Serves some paths as other paths of a source (e.g. "uefi/shimx64.efi" as the ISO's "EFI/BOOT/BOOTX64.EFI"). */
+export class AliasSource implements FileSource {
+  private readonly aliases: ReadonlyMap<string, string>
+  private readonly source: FileSource
+  constructor(aliases: Readonly<Record<string, string>>, source: FileSource) {
+    this.aliases = new Map(
+      Object.entries(aliases).map(([from, to]) => [normalizePath(from), normalizePath(to)]),
+    )
+    this.source = source
+  }
+  open(path: string, requester: Requester): Promise<ServedFile | undefined> {
+    const target = this.aliases.get(path)
+    return target === undefined ? Promise.resolve(undefined) : this.source.open(target, requester)
+  }
+}
