@@ -543,8 +543,9 @@ test('serveHttp() does not buffer a whole large file for a client that stops rea
       await new Promise((r) => setTimeout(r, 200))
     }
     assert.equal(stats.read, last, 'the server kept reading from the file while the client was stalled')
-    // Bounded by kernel socket buffers plus readAhead chunks, far below the 1 GiB file.
-    assert.ok(stats.read < 64 * 1024 * 1024, `read ${stats.read} bytes ahead of a stalled client`)
+    // Bounded by readAhead * chunkSize (4 MiB) plus what the kernel's socket buffers took
+    // (about 4 MiB here): measured 8 MiB of the 1 GiB file.
+    assert.ok(stats.read <= 24 * 1024 * 1024, `read ${stats.read} bytes ahead of a stalled client`)
     assert.ok(stats.read >= 1024 * 1024)
     socket.destroy()
     await new Promise((r) => setTimeout(r, 100))
