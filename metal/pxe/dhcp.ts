@@ -267,7 +267,22 @@ export function createDhcpHandler(
       xid: msg.packet.xid,
       port: msg.from.via === 'proxy' ? DHCP_DEFAULTS.proxyPort : DHCP_DEFAULTS.serverPort,
       ...(clientArch(msg.client) === undefined ? {} : { arch: clientArch(msg.client) as number }),
+      ...(clientAddress(msg) === undefined ? {} : { ip: clientAddress(msg) as string }),
     })
+  }
+
+  /**
+   * The address the client has or asks for, when it says: ciaddr, else option 50 in a
+   * REQUEST, else the datagram's source. In proxy mode this is how the server learns
+   * the address the router leased, to tell which machine later TFTP and HTTP come from.
+   */
+  function clientAddress(msg: Incoming): string | undefined {
+    if (msg.packet.ciaddr !== 0) return formatIPv4(msg.packet.ciaddr)
+    const requested = msg.packet.options.get(DhcpOption.RequestedIpAddress)
+    if (msg.type === MessageType.Request && requested !== undefined && requested.length === 4) {
+      return formatIPv4(msg.packet.options.ip(DhcpOption.RequestedIpAddress) as IPv4)
+    }
+    return msg.from.address !== '0.0.0.0' ? msg.from.address : undefined
   }
 
   function emitOut(msg: Incoming, reply: DhcpReply): void {

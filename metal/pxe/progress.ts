@@ -5,7 +5,15 @@
 import type { BootEvent } from './events.ts'
 
 /** The stages a netbooting machine passes, in order. */
-export const STAGES = ['waiting', 'dhcp', 'boot-loader', 'kernel', 'installer', 'installed'] as const
+export const STAGES = [
+  'waiting',
+  'dhcp',
+  'boot-loader',
+  'kernel',
+  'installer',
+  'installed',
+  'ssh-ready',
+] as const
 export type Stage = (typeof STAGES)[number]
 
 export interface MachineProgress {
@@ -103,6 +111,24 @@ export class ProgressBoard {
       lastSeen: describe(event),
       lastSeenAt: at,
       reached,
+    }
+    this.states.set(machine, after)
+    return after
+  }
+
+  /** Records a stage seen outside the boot events (e.g. SSH answering); returns the new state. */
+  mark(machine: string, stage: Stage, lastSeen: string): MachineProgress | undefined {
+    const before = this.states.get(machine)
+    if (before === undefined) return undefined
+    const at = this.now()
+    const forward = STAGES.indexOf(stage) > STAGES.indexOf(before.stage)
+    const after: MachineProgress = {
+      machine,
+      stage: forward ? stage : before.stage,
+      lastSeen,
+      lastSeenAt: at,
+      reached:
+        forward && before.reached[stage] === undefined ? { ...before.reached, [stage]: at } : before.reached,
     }
     this.states.set(machine, after)
     return after

@@ -9,7 +9,7 @@ import { formatIPv4, maskOf } from '../../core/net/ipv4.ts'
 import { type BootFiles, DEFAULT_BOOT_FILES } from './boot-decision.ts'
 import { type DhcpServer, serveDhcp } from './dhcp.ts'
 import { directoryFromConfig } from './directory.ts'
-import type { BootEventSink } from './events.ts'
+import type { BootEventSink, MachineDirectory } from './events.ts'
 import { DirectorySource, type FileSource, LayeredSource } from './files.ts'
 import { type HttpServer, type InstallReport, serveHttp } from './http.ts'
 import { addressOnInterface } from './interface.ts'
@@ -23,6 +23,8 @@ export interface PxeOptions {
   /** File sources tried before `root`, in order (per-machine files first). */
   readonly sources?: readonly FileSource[]
   readonly bootFiles?: BootFiles
+  /** The machines served; default: every machine in the config. */
+  readonly directory?: MachineDirectory
   readonly events?: BootEventSink
   readonly onReport?: (report: InstallReport) => void | Promise<void>
   /** The controller's address; default: network.controller, else read from network.interface. */
@@ -45,7 +47,7 @@ export async function startPxe(options: PxeOptions): Promise<PxeServer> {
     options.serverAddress ??
     config.network.controller ??
     addressOnInterface(config.network.interface, derived.subnet)
-  const machines = directoryFromConfig(config)
+  const machines = options.directory ?? directoryFromConfig(config)
   const sources = [...(options.sources ?? [])]
   if (options.root !== undefined) sources.push(new DirectorySource(options.root))
   const files = new LayeredSource(sources)
