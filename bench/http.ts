@@ -10,7 +10,7 @@
  * Prints a table and one JSON line (`{"bench":"http",...}`). Needs root, iproute2, curl and
  * nginx (nginx-light). Not part of the test suite.
  */
-import { chmod, mkdir, mkdtemp, open, rm, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, mkdtemp, open, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -108,10 +108,28 @@ interface Run {
   readonly server: string
   readonly mbps: number
   readonly seconds: number
+  /** CPU seconds (user + system, all threads and worker processes) the server spent per GiB sent. */
+  readonly cpuPerGiB: number
+}
+
+/** CPU seconds used so far by a process, its threads and its child processes (nginx workers). */
+async function cpuSeconds(pid: number): Promise<number> {
+  const children = await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8').catch(() => '')
+  let ticks = 0
+  for (const p of [pid, ...children.trim().split(/\s+/).filter(Boolean).map(Number)]) {
+    for (const task of await readdir(`/proc/${p}/task`).catch(() => [] as string[])) {
+      const stat = await readFile(`/proc/${p}/task/${task}/stat`, 'utf8').catch(() => '')
+      // Fields after the ")" that ends the command name: utime and stime are the 12th and 13th.
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+      ticks += Number(fields[11] ?? 0) + Number(fields[12] ?? 0)
+    }
+  }
+  return ticks / 100 // USER_HZ is 100 on Linux
 }
 
 /** `clients` parallel downloads of the whole file; aggregate MB/s = all bytes / slowest client's time. */
-async function download(client: Host, url: string, server: string): Promise<Run> {
+async function download(client: Host, url: string, server: string, pid: number): Promise<Run> {
+  const cpuBefore = await cpuSeconds(pid)
   const results = await Promise.all(
     Array.from({ length: clients }, () =>
       client.run(['curl', '-sSf', '-o', '/dev/null', '-w', '%{size_download} %{time_total}', url]),
@@ -125,7 +143,8 @@ async function download(client: Host, url: string, server: string): Promise<Run>
     bytes += size
     seconds = Math.max(seconds, time ?? 0)
   }
-  return { server, mbps: bytes / 1e6 / seconds, seconds }
+  const cpu = (await cpuSeconds(pid)) - cpuBefore
+  return { server, mbps: bytes / 1e6 / seconds, seconds, cpuPerGiB: cpu / (bytes / 2 ** 30) }
 }
 
 const median = (xs: number[]): number => {
@@ -156,35 +175,40 @@ async function main(): Promise<void> {
     await listening(srv, nginx, NGINX_PORT)
 
     const targets = [
-      { server: 'ours', url: `http://${ip}:${OURS_PORT}/disk.img` },
-      { server: 'nginx', url: `http://${ip}:${NGINX_PORT}/disk.img` },
+      { server: 'ours', url: `http://${ip}:${OURS_PORT}/disk.img`, pid: ours.pid },
+      { server: 'nginx', url: `http://${ip}:${NGINX_PORT}/disk.img`, pid: nginx.pid },
     ]
     // One warm-up each (page cache, connection paths), then alternate so drift hits both alike.
-    for (const t of targets) await download(cli, t.url, t.server)
+    for (const t of targets) await download(cli, t.url, t.server, t.pid)
     const all: Run[] = []
     for (let i = 0; i < runs; i++) {
       for (const t of targets) {
-        const run = await download(cli, t.url, t.server)
+        const run = await download(cli, t.url, t.server, t.pid)
         all.push(run)
-        process.stderr.write(`run ${i + 1}/${runs} ${t.server}: ${run.mbps.toFixed(0)} MB/s\n`)
+        process.stderr.write(
+          `run ${i + 1}/${runs} ${t.server}: ${run.mbps.toFixed(0)} MB/s, ${run.cpuPerGiB.toFixed(2)} CPU s/GiB\n`,
+        )
       }
     }
     const oursMbps = median(all.filter((r) => r.server === 'ours').map((r) => r.mbps))
     const nginxMbps = median(all.filter((r) => r.server === 'nginx').map((r) => r.mbps))
     const ratio = oursMbps / nginxMbps
+    const oursCpu = median(all.filter((r) => r.server === 'ours').map((r) => r.cpuPerGiB))
+    const nginxCpu = median(all.filter((r) => r.server === 'nginx').map((r) => r.cpuPerGiB))
 
     const rows = [
-      ['server', 'median MB/s', 'runs (MB/s)'],
+      ['server', 'median MB/s', 'server CPU s/GiB', 'runs (MB/s)'],
       ...targets.map((t) => [
         t.server,
         (t.server === 'ours' ? oursMbps : nginxMbps).toFixed(0),
+        (t.server === 'ours' ? oursCpu : nginxCpu).toFixed(2),
         all
           .filter((r) => r.server === t.server)
           .map((r) => r.mbps.toFixed(0))
           .join(', '),
       ]),
     ]
-    const widths = [0, 1, 2].map((c) => Math.max(...rows.map((r) => (r[c] ?? '').length)))
+    const widths = [0, 1, 2, 3].map((c) => Math.max(...rows.map((r) => (r[c] ?? '').length)))
     console.log(
       `\nHTTP: ${clients} parallel curl clients, ${sizeMb} MiB file, ${loopback ? 'loopback in one namespace' : 'two namespaces on a bridge'}, median of ${runs}`,
     )
@@ -203,6 +227,8 @@ async function main(): Promise<void> {
         oursMBps: Math.round(oursMbps),
         nginxMBps: Math.round(nginxMbps),
         ratio: Math.round(ratio * 100) / 100,
+        oursCpuPerGiB: Math.round(oursCpu * 100) / 100,
+        nginxCpuPerGiB: Math.round(nginxCpu * 100) / 100,
       }),
     )
   } finally {
