@@ -28,11 +28,13 @@ urlencode() {
   done
 }
 
+# Note: busybox-static 1.35's `wget -T SECONDS` segfaults (reproducible in a chroot): time out with `timeout`.
+
 # report STAGE DETAIL: best effort (a report that cannot be sent never stops the install).
 report() {
   say "report $1: $2"
   [ -n "$REPORT_BASE" ] || return 0
-  wget -q -T 5 -O /dev/null "$REPORT_BASE/report/$1?detail=$(urlencode "$2")" 2>/dev/null ||
+  timeout 10 wget -q -O /dev/null "$REPORT_BASE/report/$1?detail=$(urlencode "$2")" 2>/dev/null ||
     say "report $1 could not be sent to $REPORT_BASE"
 }
 
@@ -107,7 +109,7 @@ udhcpc -i "$IFACE" -n -q -t 10 -T 2 -s /etc/testos/udhcpc.sh -x hostname:testos 
 report started "$BANNER on $MAC, lease $DHCP_IP/$DHCP_PREFIX"
 
 # --- kickstart -------------------------------------------------------------------------------
-wget -q -T 20 -O /run/ks.cfg "$KS_URL" || fail "cannot fetch kickstart $KS_URL"
+timeout 30 wget -q -O /run/ks.cfg "$KS_URL" || fail "cannot fetch kickstart $KS_URL"
 # Continuation lines (trailing backslash) are joined; CRs are dropped.
 tr -d '\r' </run/ks.cfg | sed -e ':a' -e '/\\$/N; s/\\\n//; ta' >/run/ks.flat
 
@@ -187,7 +189,7 @@ echo "=== $BANNER: SSH ready on $ADDR:22 (host $(hostname)) ==="
 echo "=== host key: $HOSTKEY ==="
 # Like the real kickstart's %post: the host public key, so the controller can pin it.
 if [ -n "$REPORT_BASE" ]; then
-  wget -q -T 5 -O /dev/null --post-data="$HOSTKEY root@$(hostname)" "$REPORT_BASE/report/hostkey" 2>/dev/null ||
+  timeout 10 wget -q -O /dev/null --post-data="$HOSTKEY root@$(hostname)" "$REPORT_BASE/report/hostkey" 2>/dev/null ||
     say "report hostkey could not be sent to $REPORT_BASE"
 fi
 report installed "$BANNER: SSH ready on $ADDR:22, host key $HOSTKEY"
