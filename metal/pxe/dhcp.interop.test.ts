@@ -37,10 +37,12 @@ async function startServer(host: Host, config: Record<string, unknown>): Promise
       .filter((l) => l.startsWith('{'))
       .map((l) => JSON.parse(l) as BootEvent)
   await waitFor(
-    `the DHCP server to listen (output: ${proc.output()})`,
+    'the DHCP server to listen',
     () => (events().some((e) => e.type === 'pxe.listening') ? true : undefined),
     15000,
-  )
+  ).catch((error: Error) => {
+    throw new Error(`${error.message}; its output: ${proc.output()}`)
+  })
   return { proc, events }
 }
 

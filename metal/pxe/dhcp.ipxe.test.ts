@@ -68,28 +68,36 @@ test('serveDhcp() proxy mode: iPXE firmware in QEMU takes the router lease and o
     const screen = () => vm.output().replaceAll('\x1b', '')
     // iPXE prints its configuration, then tries the file it was given.
     await waitFor(
-      `iPXE to print its boot file (screen: ${screen().slice(-1500)})`,
+      'iPXE to print its boot file',
       () => (/Filename: \S+/.test(screen()) ? true : undefined),
       120000,
-    )
+    ).catch((error: Error) => {
+      throw new Error(`${error.message}; screen: ${screen().slice(-1500)}; server: ${server.output()}`)
+    })
     await vm.kill('SIGKILL')
     assert.match(
       screen(),
       /net0: 10\.99\.0\.(1[0-4][0-9]|150)\/255\.255\.255\.0 gw 10\.99\.0\.1/,
-      'lease from the router',
+      `lease from the router; screen: ${screen().slice(-1500)}`,
     )
     assert.match(
       screen(),
       /Filename: http:\/\/10\.99\.0\.2\/boot\.ipxe/,
-      'iPXE (user class "iPXE") gets the boot.ipxe URL',
+      `iPXE (user class "iPXE") gets the boot.ipxe URL; screen: ${screen().slice(-1500)}`,
     )
     const events = server
       .output()
       .split('\n')
-      .filter((l) => l.includes('"type":"dhcp"'))
+      .filter((l) => l.includes('"type":"dhcp"') && l.endsWith('}'))
       .map((l) => JSON.parse(l) as { direction: string; message: string; port: number; arch?: number })
-    assert.ok(events.some((e) => e.direction === 'in' && e.message === 'discover' && e.arch === 0))
-    assert.ok(events.some((e) => e.direction === 'out' && e.message === 'offer' && e.port === 67))
+    assert.ok(
+      events.some((e) => e.direction === 'in' && e.message === 'discover' && e.arch === 0),
+      server.output(),
+    )
+    assert.ok(
+      events.some((e) => e.direction === 'out' && e.message === 'offer' && e.port === 67),
+      server.output(),
+    )
   } finally {
     await lab.destroy()
     rmSync(dir, { recursive: true, force: true })
