@@ -41,6 +41,12 @@ export interface VmOptions {
   /** NIC model; the iPXE ROM is picked to match. @default 'virtio' */
   readonly nic?: 'virtio' | 'e1000'
   /**
+   * The NIC's option ROM: `ipxe` (efi-<nic>.rom for UEFI, pxe-<nic>.rom for BIOS, from ipxe-qemu), or
+   * `none`, leaving UEFI network boot to OVMF's own virtio-net driver and PXE (as on most real machines).
+   * @default 'ipxe'
+   */
+  readonly rom?: 'ipxe' | 'none'
+  /**
    * QEMU accelerator. TCG (software emulation) by default: it behaves the same on every machine.
    * A /dev/kvm may exist where KVM does not really work (nested, CPUID features missing).
    * @default DEFAULT_ACCEL (env HOMELAB_QEMU_ACCEL, else 'tcg')
@@ -127,7 +133,8 @@ export function qemuArgs(
     )
     if (secure) args.push('-global', 'driver=cfi.pflash01,property=secure,value=on')
   }
-  const rom = `${QEMU_FILES.ipxeDir}/${firmware === 'bios' ? 'pxe' : 'efi'}-${nic}.rom`
+  const rom =
+    options.rom === 'none' ? '' : `${QEMU_FILES.ipxeDir}/${firmware === 'bios' ? 'pxe' : 'efi'}-${nic}.rom`
   const device = nic === 'virtio' ? 'virtio-net-pci' : 'e1000'
   const bootIndex = options.boot.kind === 'network' ? ',bootindex=1' : ''
   args.push(
