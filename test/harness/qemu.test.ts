@@ -10,7 +10,7 @@ import { dirname, join } from 'node:path'
 import { test } from 'node:test'
 import { buildTestOs, DEFAULT_CACHE_DIR } from '../../metal/testos/build.ts'
 import { sh, TestNet, waitFor } from './netns.ts'
-import { QEMU_FILES, qemuArgs, startVm, type Vm } from './qemu.ts'
+import { QEMU_FILES, qemuArgs, startVm, type Vm, type VmOptions } from './qemu.ts'
 
 const after = (args: string[], flag: string): string[] =>
   args.flatMap((a, i) => (i > 0 && args[i - 1] === flag ? [a] : []))
@@ -115,7 +115,15 @@ test('Vm.waitForLine() times out with the last console lines; stop() kills QEMU 
   }
 })
 
-test('UEFI network boot through the harness: OVMF + iPXE -> dnsmasq DHCP/TFTP -> shim -> GRUB -> test OS', async () => {
+/**
+ * A namespace serving DHCP and TFTP with dnsmasq: shim as the boot file, GRUB beside it, and a
+ * grub/grub.cfg that boots the test OS kernel and initrd over TFTP. Calls check(vm, dnsmasqLog, tftpRoot).
+ */
+async function netboot(
+  subnet: string,
+  vmOptions: Omit<VmOptions, 'boot'>,
+  check: (vm: Vm, log: string, tftp: string) => Promise<void>,
+): Promise<void> {
   const os = await buildTestOs({ cacheDir: DEFAULT_CACHE_DIR })
   const dir = await mkdtemp(join(tmpdir(), 'hl-netboot-'))
   const net = await TestNet.create('uefi')
@@ -132,23 +140,23 @@ test('UEFI network boot through the harness: OVMF + iPXE -> dnsmasq DHCP/TFTP ->
       [
         'set timeout=0',
         "menuentry 'homelab test OS' {",
-        '  linux /vmlinuz inst.ks=http://10.79.0.1/ks.cfg console=ttyS0 loglevel=4',
+        `  linux /vmlinuz inst.ks=http://${subnet}.1/ks.cfg console=ttyS0 loglevel=4`,
         '  initrd /initrd.img',
         '}',
         '',
       ].join('\n'),
     )
-    const srv = await net.host('srv', '10.79.0.1/24')
+    const srv = await net.host('srv', `${subnet}.1/24`)
     const dnsmasq = srv.spawn([
       'dnsmasq',
       '--no-daemon',
       '--port=0',
-      '--user=root',
+      '--user=root', // the TFTP root is in a 0700 temp folder
       '--interface=eth0',
       '--bind-interfaces',
       '--no-resolv',
       '--conf-file=/dev/null',
-      '--dhcp-range=10.79.0.100,10.79.0.150,255.255.255.0,1h',
+      `--dhcp-range=${subnet}.100,${subnet}.150,255.255.255.0,1h`,
       `--dhcp-leasefile=${join(dir, 'leases')}`,
       '--dhcp-match=set:efi64,option:client-arch,7',
       '--dhcp-boot=tag:efi64,BOOTX64.EFI',
@@ -158,26 +166,43 @@ test('UEFI network boot through the harness: OVMF + iPXE -> dnsmasq DHCP/TFTP ->
     ])
     await waitFor('dnsmasq', () => (/DHCP, IP range/.test(dnsmasq.output()) ? true : undefined), 5000)
 
-    vm = await startVm(net, { mac: '52:54:00:00:79:01', firmware: 'uefi', boot: { kind: 'network' } })
+    vm = await startVm(net, { ...vmOptions, boot: { kind: 'network' } })
     await vm.waitForLine(/=== homelab TEST OS \(not Fedora\) ===/, 85_000)
     const log = dnsmasq.output()
-    // The firmware says it is x86-64 UEFI (option 93 = 7, echoed in the vendor class), and each stage fetched the next.
+    // The firmware says it is x86-64 UEFI (option 93 = 7, echoed in the vendor class).
     assert.match(log, /vendor class: PXEClient:Arch:00007:/)
-    const sent = [...log.matchAll(/sent (\S+) to 10\.79\.0\.\d+/g)].map((m) => m[1]?.replace(tftp, '') ?? '')
+    const sent = [...log.matchAll(/sent (\S+) to \d+\.\d+\.\d+\.\d+/g)].map(
+      (m) => m[1]?.replace(tftp, '') ?? '',
+    )
     // Each stage fetched the next, in this order (files may be fetched more than once: see below).
     const chain = ['/BOOTX64.EFI', '/grubx64.efi', '/grub/grub.cfg', '/vmlinuz', '/initrd.img']
     let at = 0
     for (const file of sent) if (file === chain[at]) at++
     assert.equal(at, chain.length, `TFTP sent ${sent.join(', ')}`)
-    // iPXE (the NIC's ROM) fetched shim. With Debian 12's 2019 iPXE, shim then fails to load GRUB through
-    // iPXE's PXE base code ("Malformed binary after Attribute Certificate Table") and the firmware's own
-    // UEFI PXE boot option runs the same chain again: docs/testos.md.
-    const console = await vm.console()
-    assert.match(console, /tftp:\/\/10\.79\.0\.1\/BOOTX64\.EFI\.\.\. ok/)
-    assert.match(console, /Booting `homelab test OS'/)
+    await check(vm, log, tftp)
   } finally {
     await vm?.stop()
     await net.destroy()
     await rm(dir, { recursive: true, force: true })
   }
+}
+
+test('UEFI network boot through the harness: OVMF + iPXE -> dnsmasq DHCP/TFTP -> shim -> GRUB -> test OS', async () => {
+  await netboot('10.79.0', { mac: '52:54:00:00:79:01', firmware: 'uefi' }, async (vm) => {
+    // iPXE (the NIC's ROM) fetched shim. With Debian 12's 2019 iPXE, shim then fails to load GRUB through
+    // iPXE's PXE base code ("Malformed binary after Attribute Certificate Table") and the firmware's own
+    // UEFI PXE boot option runs the same chain again: docs/testos.md.
+    const text = await vm.console()
+    assert.match(text, /tftp:\/\/10\.79\.0\.1\/BOOTX64\.EFI\.\.\. ok/)
+    assert.match(text, /Booting `homelab test OS'/)
+  })
+})
+
+test('UEFI Secure Boot network boot: Microsoft-signed shim -> Debian-signed GRUB -> Debian-signed kernel', async () => {
+  // OVMF with the Microsoft keys enrolled, and its own PXE (no iPXE ROM), as on a real machine.
+  await netboot('10.81.0', { mac: '52:54:00:00:81:01', firmware: 'uefi-secure', rom: 'none' }, async (vm) => {
+    const text = await vm.console()
+    assert.match(text, /EFI stub: UEFI Secure Boot is enabled/)
+    assert.doesNotMatch(text, /iPXE/)
+  })
 })
