@@ -193,9 +193,22 @@ export async function fetchTestOsPackages(options: FetchOptions): Promise<Fetche
   return _result(debsDir, manifest)
 }
 
+/** False when the lock's holder (by the PID it wrote) is no longer running: a killed test left it. */
+async function _holderAlive(lock: string): Promise<boolean> {
+  const pid = Number(await readFile(join(lock, 'pid'), 'utf8').catch(() => ''))
+  if (!Number.isInteger(pid) || pid <= 0) return false
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (cause) {
+    return (cause as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
 /**
  * Runs fn while holding a lock folder inside the cache, so test files running in parallel
- * do not fetch or build into the same place at once. A lock older than staleMs is taken over.
+ * do not fetch or build into the same place at once. A lock whose holder process is gone, or
+ * older than staleMs, is taken over.
  */
 export async function withCacheLock<T>(
   cacheDir: string,
@@ -207,6 +220,7 @@ export async function withCacheLock<T>(
   for (;;) {
     try {
       await mkdir(lock)
+      await writeFile(join(lock, 'pid'), String(process.pid))
       break
     } catch (cause) {
       if ((cause as NodeJS.ErrnoException).code !== 'EEXIST') throw cause
@@ -214,8 +228,11 @@ export async function withCacheLock<T>(
         (s) => Date.now() - s.mtimeMs,
         () => 0,
       )
-      if (age > staleMs) await rm(lock, { recursive: true, force: true })
-      else await new Promise((r) => setTimeout(r, 250))
+      if (age > staleMs || (age > 2000 && !(await _holderAlive(lock)))) {
+        await rm(lock, { recursive: true, force: true })
+      } else {
+        await new Promise((r) => setTimeout(r, 250))
+      }
     }
   }
   try {
