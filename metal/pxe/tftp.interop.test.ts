@@ -96,7 +96,18 @@ async function withLab(
       },
       30000,
     )
-    await run({ net, srv, cli, server, events })
+    try {
+      await run({ net, srv, cli, server, events })
+    } catch (err) {
+      // Say what the server saw: the last events it printed.
+      const tail = server.output().trim().split('\n').slice(-15).join('\n')
+      throw new Error(
+        `${err instanceof Error ? err.message : String(err)}\nserver output (last lines):\n${tail}`,
+        {
+          cause: err,
+        },
+      )
+    }
     assert.equal(server.child.exitCode, null, `the server must still run: ${server.output()}`)
   } finally {
     await net.destroy()
