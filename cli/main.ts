@@ -138,3 +138,10 @@ for (const stream of [process.stdout, process.stderr]) {
   })
 }
 process.exitCode = await main(process.argv.slice(2))
+// The command is over: a socket or timer that a library left open must not keep the
+// process alive (an unref'd timer fires only if something else still holds the loop).
+setTimeout(() => {
+  if (process.env.HOMELAB_DEBUG !== undefined)
+    process.stderr.write('homelab: exiting with handles still open\n')
+  process.exit()
+}, 2000).unref()

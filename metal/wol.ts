@@ -1,11 +1,13 @@
 /**
- * Wake-on-LAN: magic packets (6 x 0xff, then the MAC 16 times) sent as UDP to the
- * subnet's broadcast address on port 9.
+ * Wake-on-LAN: magic packets (6 x 0xff, then the MAC 16 times) sent as UDP
+ * broadcasts on port 9.
  *
- * The socket is bound to the controller's address on the configured interface and
- * sends to that subnet's directed broadcast: the kernel routes it out of the
- * interface that owns the subnet, so a controller with several interfaces wakes
- * machines on the right segment (a 0.0.0.0 socket would use the default route's).
+ * The socket is bound to the controller's address on the configured interface: for
+ * the limited broadcast 255.255.255.255, Linux then picks the device that owns the
+ * source address, so a controller with several interfaces wakes machines on the
+ * right segment (a 0.0.0.0 socket would use the default route's). The limited
+ * broadcast also reaches hosts that have no address yet, which a subnet-directed
+ * broadcast (e.g. 192.168.1.255) does not.
  */
 import { createSocket } from 'node:dgram'
 import { macToBytes } from '../core/net/ipv4.ts'
@@ -23,8 +25,8 @@ export function magicPacket(mac: string): Uint8Array {
 export interface WakeOptions {
   /** The controller's address on the machines' interface (the socket is bound to it). */
   readonly from: string
-  /** The subnet's broadcast address, e.g. 192.168.1.255. */
-  readonly broadcast: string
+  /** Where to send. @default '255.255.255.255' */
+  readonly broadcast?: string
   readonly port?: number
   /** Packets per MAC: magic packets are fire-and-forget, so send a few. @default 3 */
   readonly repeat?: number
@@ -46,9 +48,13 @@ export async function wake(macs: readonly string[], options: WakeOptions): Promi
     for (let round = 0; round < repeat; round++) {
       for (const packet of packets) {
         await new Promise<void>((resolve, reject) => {
-          socket.send(packet, options.port ?? WOL_PORT, options.broadcast, (cause) =>
+          socket.send(packet, options.port ?? WOL_PORT, options.broadcast ?? '255.255.255.255', (cause) =>
             cause
-              ? reject(new Error(`Cannot send Wake-on-LAN packet to ${options.broadcast}`, { cause }))
+              ? reject(
+                  new Error(`Cannot send Wake-on-LAN packet to ${options.broadcast ?? '255.255.255.255'}`, {
+                    cause,
+                  }),
+                )
               : resolve(),
           )
         })

@@ -27,6 +27,33 @@ export const COMMANDS: readonly CommandSpec[] = [
     load: async () => (await import('./doctor.ts')).doctorCommand,
   },
   {
+    name: 'metal',
+    summary: 'netboot and install the machines that need it (preflight first)',
+    description:
+      'Runs homelab doctor, gets the installer ISO (downloaded once, verified), starts the PXE server\n' +
+      'for the machines that are not installed yet, wakes them (Wake-on-LAN) and follows each one:\n' +
+      'DHCP, boot loader, kernel, installer, installed, SSH ready. A machine whose SSH answers with the\n' +
+      'host key recorded at its install is skipped. One live line per machine; a summary at the end.',
+    options: {
+      reinstall: { type: 'string', multiple: true },
+      timeout: { type: 'string', multiple: true },
+      'kernel-args': { type: 'string' },
+      'skip-doctor': { type: 'boolean' },
+      state: { type: 'string' },
+      verbose: { type: 'boolean', short: 'v' },
+    },
+    optionHelp: [
+      '      --reinstall NAME   [string] install NAME again even though it is installed (repeatable)',
+      '      --timeout S=SEC    [string] seconds a machine may stay in stage S before it is reported stalled',
+      '                         (repeatable; stages: waiting, dhcp, boot-loader, kernel, installer, installed)',
+      '      --kernel-args ARGS [string] extra kernel arguments for the installer (e.g. console=ttyS0)',
+      '      --skip-doctor      [boolean] do not run the preflight checks',
+      '      --state DIR        [string] where machine state is kept (default: .state beside the config)',
+      '  -v, --verbose          [boolean] also show clients that are ignored (not in the config)',
+    ],
+    load: async () => (await import('./metal.ts')).metal,
+  },
+  {
     name: 'pxe',
     summary: 'run the PXE server alone (DHCP, TFTP, HTTP) until Ctrl-C',
     description:

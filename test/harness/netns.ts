@@ -245,3 +245,13 @@ export async function waitFor<T>(
     await new Promise((r) => setTimeout(r, 50))
   }
 }
+
+/** Resolves like `promise`, or with `onTimeout` after ms; the timer never outlives the promise. */
+export async function within<T, U>(promise: Promise<T>, ms: number, onTimeout: U): Promise<T | U> {
+  let timer: NodeJS.Timeout | undefined
+  try {
+    return await Promise.race([promise, new Promise<U>((r) => (timer = setTimeout(() => r(onTimeout), ms)))])
+  } finally {
+    clearTimeout(timer)
+  }
+}
