@@ -5,11 +5,11 @@ NODE_BIN := $(shell tools/node24 --print-bin)
 export PATH := $(NODE_BIN):$(PATH)
 HOMELAB := bin/homelab
 
-.PHONY: default validate plan test check docs deps clean-deps
+.PHONY: default validate plan doctor metal test check docs deps clean-deps
 
-# The whole flow. Its steps are added as the layers land: validate and plan today;
-# metal (PXE, install, k3s) and bootstrap (ArgoCD) next.
-default: validate plan
+# The whole flow. Its steps are added as the layers land: metal (netboot and install)
+# today; the k3s cluster and bootstrap (ArgoCD) next.
+default: validate metal
 
 deps: node_modules/.package-lock.json
 node_modules/.package-lock.json: package.json package-lock.json
@@ -21,6 +21,13 @@ validate: deps
 
 plan: deps
 	$(HOMELAB) plan
+
+doctor: deps
+	$(HOMELAB) doctor
+
+# Netboot and install the machines that need it (root: ports 67, 69, 80).
+metal: deps
+	$(HOMELAB) metal
 
 # Format, lint, typecheck and every test (unit, integration, end-to-end).
 test: deps
