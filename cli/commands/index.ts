@@ -54,6 +54,28 @@ export const COMMANDS: readonly CommandSpec[] = [
     load: async () => (await import('./metal.ts')).metal,
   },
   {
+    name: 'lab',
+    summary: 'the built-in lab: up (build it), down (remove it), status',
+    description:
+      'The lab is a private network (namespaces) with a "home router" (dnsmasq) and QEMU machines\n' +
+      'that `homelab metal` netboots and installs as it would real machines (make lab).\n' +
+      '  up      build it, or repair it: switch, router, controller interface, power daemon, SSH key\n' +
+      '          (missing tools are installed with apt-get on Debian as root)\n' +
+      '  down    end every lab process by PID, delete the namespaces and the interface\n' +
+      '  status  what exists and runs; each machine on/off with its PID and console log\n' +
+      'Needs root. Nothing in the lab is routed beyond it. See docs/lab.md.',
+    usage: 'up|down|status [options]',
+    options: {
+      state: { type: 'string' },
+      prefix: { type: 'string' },
+    },
+    optionHelp: [
+      '      --state DIR        [string] where lab state is kept (default: .state beside the config; the lab uses DIR/lab)',
+      "      --prefix NAME      [string] names of the lab's namespaces, NAME-sw and NAME-router (default: hl-lab)",
+    ],
+    load: async () => (await import('./lab.ts')).lab,
+  },
+  {
     name: 'pxe',
     summary: 'run the PXE server alone (DHCP, TFTP, HTTP) until Ctrl-C',
     description:
