@@ -123,7 +123,7 @@ gitops: { seed: { url: "https://example.com/homelab" }, domain: lab.home.arpa }
     // The whole path ran: the router leased (proxy mode), iPXE fetched boot.ipxe, the test OS booted.
     assert.match(metal.out, /boot http:\/\/10\.88\.0\.2\/boot\.ipxe/)
     assert.match(
-      console,
+      consoleText,
       /=== homelab TEST OS \(not Fedora\): SSH ready on 10\.88\.0\.10:22 \(host e2e0\) ===/,
     )
     assert.match(
