@@ -318,19 +318,19 @@ export async function labUp(options: LabUpOptions): Promise<LabRecord> {
 }
 
 async function ensureNamespace(name: string, have: Set<string>): Promise<boolean> {
-  if (have.has(name)) return false
-  await ip(['netns', 'add', name])
+  const made = !have.has(name)
+  if (made) await ip(['netns', 'add', name])
   await ip(['link', 'set', 'lo', 'up'], name)
-  // No IPv6 in the lab: nothing to autoconfigure, nothing to route.
-  await run('ip', [
-    'netns',
-    'exec',
-    name,
-    'sh',
-    '-c',
-    'echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6; echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6',
-  ]).catch(() => undefined)
-  return true
+  // A new namespace inherits the host's IPv4 settings (net.core.devconf_inherit_init_net=0), so
+  // forwarding is turned off explicitly; and no IPv6: nothing to autoconfigure, nothing to route.
+  const settings: Array<[string, string]> = [
+    ['net/ipv4/ip_forward', '0'],
+    ['net/ipv6/conf/all/disable_ipv6', '1'],
+    ['net/ipv6/conf/default/disable_ipv6', '1'],
+  ]
+  for (const [key, value] of settings)
+    await run('ip', ['netns', 'exec', name, 'sh', '-c', `echo ${value} > /proc/sys/${key}`])
+  return made
 }
 
 /** The controller's end forwards nothing that arrives on it, and speaks no IPv6. */
