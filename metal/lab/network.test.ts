@@ -125,6 +125,12 @@ test('homelab lab up converges, the router leases, magic packets power machines 
           '0',
           'nothing arriving from the lab is forwarded',
         )
+        for (const ns of [`${prefix}-sw`, `${prefix}-router`])
+          assert.equal(
+            (await sh('ip', ['netns', 'exec', ns, 'cat', '/proc/sys/net/ipv4/ip_forward'])).trim(),
+            '0',
+            `${ns} forwards nothing`,
+          )
       },
     )
 
