@@ -177,6 +177,10 @@ export async function labUp(options: LabUpOptions): Promise<LabRecord> {
   const problems = labConfigProblems(config, subnet)
   if (problems.length > 0)
     throw new LabConfigError(`Cannot build the lab from ${options.configFile}: ${problems.join('; ')}`)
+  if (process.getuid?.() !== 0)
+    throw new LabConfigError(
+      'Cannot build the lab: it makes network namespaces and interfaces, which needs root: run it as root (sudo make lab)',
+    )
   const controller = config.network.controller as string
   const names = labNames(options.prefix ?? DEFAULT_PREFIX)
   const paths = labPaths(stateDir)
