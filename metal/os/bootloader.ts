@@ -40,14 +40,22 @@ function kernelArgs(server: string, macVariable: string, extra: string | undefin
 }
 
 export function renderGrubConfig(ctx: BootloaderContext): string {
-  const http = `(http,${ctx.server})/os`
+  // Kernel and initrd over HTTP when this GRUB has the http module (Fedora's does); GRUB
+  // builds without it (Debian's signed netboot image) fall back to TFTP, which serves the
+  // same file namespace. The kickstart is always fetched over HTTP by the installer.
+  const host = ctx.server.split(':')[0] ?? ctx.server
   return [
     '# homelab: GRUB config for netbooting machines; rendered, do not edit',
     'set timeout=1',
     'set default=0',
+    `if test -e (http,${ctx.server})/os/${TREE.kernel}; then`,
+    `  set homelab_tree=(http,${ctx.server})/os`,
+    'else',
+    `  set homelab_tree=(tftp,${host})/os`,
+    'fi',
     "menuentry 'Install (homelab)' {",
-    `  linux ${http}/${TREE.kernel} ${kernelArgs(ctx.server, GRUB_MAC, ctx.kernelArgs)}`,
-    `  initrd ${http}/${TREE.initrd}`,
+    `  linux $homelab_tree/${TREE.kernel} ${kernelArgs(ctx.server, GRUB_MAC, ctx.kernelArgs)}`,
+    `  initrd $homelab_tree/${TREE.initrd}`,
     '}',
     '',
   ].join('\n')

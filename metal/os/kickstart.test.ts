@@ -56,13 +56,17 @@ test('kickstartPath() uses the lower-case colon form GRUB puts in net_default_ma
   assert.equal(kickstartPath('00-23-24-D1-F5-69'), 'ks/00:23:24:d1:f5:69.ks')
 })
 
-test('renderGrubConfig() loads kernel and initrd over HTTP and builds the kickstart URL from the MAC', () => {
+test('renderGrubConfig() loads kernel and initrd over HTTP when GRUB can, else TFTP, with the kickstart URL from the MAC', () => {
   const cfg = renderGrubConfig({ server: '10.77.0.2', kernelArgs: 'console=ttyS0' })
+  assert.match(cfg, /^if test -e \(http,10\.77\.0\.2\)\/os\/images\/pxeboot\/vmlinuz; then$/m)
+  assert.match(cfg, /^ {2}set homelab_tree=\(http,10\.77\.0\.2\)\/os$/m)
+  assert.match(cfg, /^ {2}set homelab_tree=\(tftp,10\.77\.0\.2\)\/os$/m)
   assert.match(
     cfg,
-    /^ {2}linux \(http,10\.77\.0\.2\)\/os\/images\/pxeboot\/vmlinuz inst\.repo=http:\/\/10\.77\.0\.2\/os inst\.ks=http:\/\/10\.77\.0\.2\/ks\/\$\{net_default_mac\}\.ks ip=dhcp console=ttyS0$/m,
+    /^ {2}linux \$homelab_tree\/images\/pxeboot\/vmlinuz inst\.repo=http:\/\/10\.77\.0\.2\/os inst\.ks=http:\/\/10\.77\.0\.2\/ks\/\$\{net_default_mac\}\.ks ip=dhcp console=ttyS0$/m,
   )
-  assert.match(cfg, /^ {2}initrd \(http,10\.77\.0\.2\)\/os\/images\/pxeboot\/initrd\.img$/m)
+  assert.match(cfg, /^ {2}initrd \$homelab_tree\/images\/pxeboot\/initrd\.img$/m)
+  assert.match(renderGrubConfig({ server: '10.77.0.2:8080' }), /set homelab_tree=\(tftp,10\.77\.0\.2\)\/os/)
   assert.deepEqual([...GRUB_CONFIG_PATHS], ['grub/grub.cfg', 'uefi/grub.cfg', 'grub.cfg'])
 })
 
