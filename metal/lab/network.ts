@@ -445,6 +445,8 @@ export async function labDown(options: LabDownOptions): Promise<void> {
       `pid ${dnsmasqPid}`,
     )
 
+  const iface = record?.interface ?? options.interface
+  const ifaceBefore = iface === undefined ? undefined : await link(iface)
   const have = await namespaces()
   for (const ns of [names.switchNs, names.routerNs]) {
     if (!have.has(ns)) {
@@ -461,14 +463,14 @@ export async function labDown(options: LabDownOptions): Promise<void> {
     step(`namespace ${ns}`, 'removed', pids.length > 0 ? `ended pids ${pids.join(', ')}` : '')
   }
   // Deleting the switch removed the veth; an interface left over is removed only when it is the lab's.
-  const iface = record?.interface ?? options.interface
   if (iface !== undefined) {
     const left = await link(iface)
-    if (left === undefined) step(`controller ${iface}`, 'removed')
-    else if (left.ifalias === names.alias) {
-      await ip(['link', 'del', 'dev', iface])
+    if (ifaceBefore === undefined) step(`controller ${iface}`, 'absent')
+    else if (ifaceBefore.ifalias !== names.alias) step(`controller ${iface}`, 'kept', 'not made by the lab')
+    else {
+      if (left !== undefined) await ip(['link', 'del', 'dev', iface])
       step(`controller ${iface}`, 'removed')
-    } else step(`controller ${iface}`, 'kept', 'not made by the lab')
+    }
   }
   await rm(paths.powerJson, { force: true })
   await rm(paths.leases, { force: true })
