@@ -88,6 +88,7 @@ test('homelab doctor finds a held port, the router DHCP server, and a machine ad
     )
     assert.match(taken?.fix ?? '', /machines\[0\]\.ip/)
     assert.equal(proxy.byName.get('address metal1')?.status, 'ok')
+    assert.ok(proxy.byName.has('iso'), 'the ISO is checked')
 
     await holder.kill()
     const full = await run('full.yaml')

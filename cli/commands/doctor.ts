@@ -1,5 +1,6 @@
 import { type DoctorCheck, doctor } from '../../metal/doctor.ts'
 import type { CommandRun } from '../command.ts'
+import { isoStatus } from './iso-status.ts'
 import { loadAndReport } from './load-config.ts'
 
 const MARK = { ok: '✓', warn: '!', fail: '✗' } as const
@@ -16,5 +17,10 @@ export const doctorCommand: CommandRun = async (context) => {
     process.stdout.write(`${MARK[check.status]} ${check.check.padEnd(16)} ${check.detail}\n`)
     if (check.fix !== undefined) process.stdout.write(`  ${''.padEnd(16)} fix: ${check.fix}\n`)
   }
-  return doctor({ config: loaded.config, derived: loaded.derived, emit })
+  return doctor({
+    config: loaded.config,
+    derived: loaded.derived,
+    emit,
+    isoStatus: isoStatus(loaded.config, context.repoRoot),
+  })
 }

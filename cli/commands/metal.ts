@@ -10,6 +10,7 @@ import {
 } from '../../metal/provision.ts'
 import { type CommandRun, UsageError } from '../command.ts'
 import { createLiveLines, type LiveLines } from '../live.ts'
+import { isoStatus } from './iso-status.ts'
 import { loadAndReport } from './load-config.ts'
 
 function parseTimeouts(values: unknown): Partial<StageTimeouts> {
@@ -54,6 +55,7 @@ export const metal: CommandRun = async (context) => {
     const ok = await doctor({
       config,
       derived,
+      isoStatus: isoStatus(config, context.repoRoot),
       emit: (check) => {
         json(check)
         if (check.status !== 'ok')

@@ -97,3 +97,22 @@ test('ensureIso() re-verifies a cached ISO that changed on disk', async () => {
     await rm(dir, { recursive: true, force: true })
   }
 })
+
+test('isoCacheStatus() says whether the pinned ISO is here, without downloading or hashing it', async () => {
+  const { isoCacheStatus } = await import('./iso-cache.ts')
+  const dir = await mkdtemp(join(tmpdir(), 'iso-cache-'))
+  const s = await server()
+  try {
+    const missing = await isoCacheStatus(s.url, digest, dir)
+    assert.equal(missing.status, 'warn')
+    assert.match(missing.detail, /^not downloaded yet: http:\/\/127\.0\.0\.1/)
+    await ensureIso({ url: s.url, sha256: digest, cacheDir: dir })
+    const here = await isoCacheStatus(s.url, digest, dir)
+    assert.equal(here.status, 'ok')
+    assert.match(here.detail, /is here and matches os\.iso\.sha256$/)
+    assert.equal(s.requests.length, 1)
+  } finally {
+    await s.close()
+    await rm(dir, { recursive: true, force: true })
+  }
+})

@@ -141,3 +141,26 @@ export async function ensureIso(options: EnsureIsoOptions): Promise<string> {
   emit({ type: 'iso.ready', path: final, bytes: done.size })
   return final
 }
+
+/** For `homelab doctor`: is the pinned ISO here and verified, without downloading or hashing it? */
+export async function isoCacheStatus(
+  url: string,
+  sha256: string,
+  cacheDir: string,
+): Promise<{ status: 'ok' | 'warn'; detail: string; fix?: string }> {
+  const final = join(cacheDir, `${sha256}.iso`)
+  const info = await stat(final).catch(() => undefined)
+  if (info !== undefined) {
+    const recorded = await readFile(`${final}.verified`, 'utf8').catch(() => '')
+    if (recorded === `${info.size} ${info.mtimeMs}`) {
+      return { status: 'ok', detail: `${final} is here and matches os.iso.sha256` }
+    }
+    return { status: 'ok', detail: `${final} is here; its sha256 is checked before use` }
+  }
+  const partial = await sizeOf(`${final}.part`)
+  return {
+    status: 'warn',
+    detail: `not downloaded yet${partial === undefined ? '' : ` (${(partial / 2 ** 20).toFixed(0)} MiB of a download so far)`}: ${url}`,
+    fix: '`homelab metal` downloads it (resumable) and checks its sha256 before booting anything',
+  }
+}
