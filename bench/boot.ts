@@ -61,10 +61,30 @@ async function bootOnce(net: TestNet): Promise<number> {
     boot: { kind: 'network' },
     memoryMb: 1024,
   })
+  // A timeline of console milestones, to show where the time goes.
+  const milestones: Array<[string, RegExp]> = [
+    ['iPXE starts', /iPXE/],
+    ['DHCP done', /ok\s*$|Configuring .*ok/m],
+    ['boot loader or kernel fetch', /boot\.ipxe|grubx64|Welcome to GRUB/],
+    ['kernel running', /Linux version/],
+    ['installer /init', BANNER],
+  ]
+  const seen = new Map<string, number>()
+  const poll = setInterval(() => {
+    void vm.console().then((text) => {
+      for (const [name, re] of milestones)
+        if (!seen.has(name) && re.test(text)) seen.set(name, (Date.now() - started) / 1000)
+    })
+  }, 100)
   try {
     await vm.waitForLine(BANNER, 600_000)
-    return (Date.now() - started) / 1000
+    const total = (Date.now() - started) / 1000
+    console.log(
+      `  timeline: ${[...seen].map(([n, t]) => `${n} ${t.toFixed(1)}s`).join(', ')}, total ${total.toFixed(1)}s`,
+    )
+    return total
   } finally {
+    clearInterval(poll)
     await vm.stop()
   }
 }
