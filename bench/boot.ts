@@ -16,7 +16,7 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { buildTestOs } from '../metal/testos/build.ts'
 import { CpioArchive } from '../metal/testos/cpio.ts'
-import { sh, TestNet, waitFor, within } from '../test/harness/netns.ts'
+import { sh, spawnDnsmasq, TestNet, waitFor, within } from '../test/harness/netns.ts'
 import { startVm } from '../test/harness/qemu.ts'
 
 const { values } = parseArgs({
@@ -172,22 +172,17 @@ async function seed(dir: string, tree: string): Promise<number> {
   const net = await TestNet.create('bseed')
   try {
     const ctl = await net.host('ctl', '10.85.0.2/24')
-    const dnsmasq = ctl.spawn([
-      'dnsmasq',
-      '--no-daemon',
-      '--port=0',
-      '--interface=eth0',
-      '--bind-interfaces',
-      '--no-resolv',
-      '--no-ping',
-      '--dhcp-range=10.85.0.100,10.85.0.200,12h',
-      '--dhcp-match=set:efi-x86_64,option:client-arch,7',
-      '--dhcp-match=set:efi-x86_64,option:client-arch,9',
-      '--dhcp-boot=tag:efi-x86_64,grubx64.efi',
-      '--enable-tftp',
-      `--tftp-root=${tftp}`,
-      `--dhcp-leasefile=${join(dir, 'leases')}`,
-    ])
+    const dnsmasq = spawnDnsmasq(ctl, {
+      range: '10.85.0.100,10.85.0.200,12h',
+      leaseFile: join(dir, 'leases'),
+      extra: [
+        '--dhcp-match=set:efi-x86_64,option:client-arch,7',
+        '--dhcp-match=set:efi-x86_64,option:client-arch,9',
+        '--dhcp-boot=tag:efi-x86_64,grubx64.efi',
+        '--enable-tftp',
+        `--tftp-root=${tftp}`,
+      ],
+    })
     const nginx = ctl.spawn(['nginx', '-c', join(prefix, 'nginx.conf'), '-p', prefix])
     await waitFor('dnsmasq', () => (/DHCP, IP range/.test(dnsmasq.output()) ? true : undefined), 10_000)
     await new Promise((r) => setTimeout(r, 500))

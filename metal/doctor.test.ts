@@ -3,7 +3,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
-import { TestNet, waitFor } from '../test/harness/netns.ts'
+import { spawnDnsmasq, TestNet, waitFor } from '../test/harness/netns.ts'
 import type { DoctorCheck } from './doctor.ts'
 
 const root = join(import.meta.dirname, '..')
@@ -37,17 +37,12 @@ test('homelab doctor finds a held port, the router DHCP server, and a machine ad
     const router = await net.host('router', '10.94.0.1/24')
     const ctl = await net.host('ctl', '10.94.0.2/24')
     await net.host('intruder', '10.94.0.10/24', { mac: '02:00:00:00:00:99' })
-    const dnsmasq = router.spawn([
-      'dnsmasq',
-      '--no-daemon',
-      '--port=0',
-      '--interface=eth0',
-      '--bind-interfaces',
-      '--no-resolv',
-      '--dhcp-range=10.94.0.100,10.94.0.150,1h',
-      `--dhcp-leasefile=${join(dir, 'leases')}`,
-      '--log-dhcp',
-    ])
+    const dnsmasq = spawnDnsmasq(router, {
+      range: '10.94.0.100,10.94.0.150,1h',
+      leaseFile: join(dir, 'leases'),
+      ping: true,
+      extra: ['--log-dhcp'],
+    })
     const holder = ctl.spawn([process.execPath, '-e', HOLD_69])
     await waitFor('the port holder', () => (holder.output().includes('HOLDING') ? true : undefined))
     await waitFor('dnsmasq', () => (/started|DHCP, IP range/.test(dnsmasq.output()) ? true : undefined), 5000)

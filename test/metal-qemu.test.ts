@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import { buildTestOs } from '../metal/testos/build.ts'
-import { type Host, type NsProcess, sh, TestNet, waitFor, within } from './harness/netns.ts'
+import { type Host, type NsProcess, sh, spawnDnsmasq, TestNet, waitFor, within } from './harness/netns.ts'
 import { type Firmware, startVm, type Vm } from './harness/qemu.ts'
 
 const root = join(import.meta.dirname, '..')
@@ -225,18 +225,11 @@ test('homelab metal in proxy mode beside a router installs a UEFI machine (iPXE)
   const lab = await makeLab('qproxy', '10.90.0', 'proxy', [machine])
   try {
     const router = await lab.net.host('router', '10.90.0.1/24')
-    router.spawn([
-      'dnsmasq',
-      '--no-daemon',
-      '--port=0',
-      '--interface=eth0',
-      '--bind-interfaces',
-      '--no-resolv',
-      '--no-ping',
-      '--dhcp-range=10.90.0.150,10.90.0.199,1h',
-      '--dhcp-option=3,10.90.0.1',
-      `--dhcp-leasefile=${join(lab.dir, 'leases')}`,
-    ])
+    spawnDnsmasq(router, {
+      range: '10.90.0.150,10.90.0.199,1h',
+      leaseFile: join(lab.dir, 'leases'),
+      extra: ['--dhcp-option=3,10.90.0.1'],
+    })
     const stop = lab.powerOnWake([machine])
     const metal = lab.metal('--json')
     // The stranger netboots on the same segment while our server runs.

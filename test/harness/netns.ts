@@ -255,3 +255,25 @@ export async function within<T, U>(promise: Promise<T>, ms: number, onTimeout: U
     clearTimeout(timer)
   }
 }
+
+/**
+ * Starts dnsmasq as a DHCP server only (no DNS) on a host's eth0: the "home router" or the
+ * seed's PXE server of many tests. `range` is dnsmasq's --dhcp-range value; `extra` adds options.
+ */
+export function spawnDnsmasq(
+  host: Host,
+  options: { range: string; leaseFile: string; ping?: boolean; extra?: readonly string[] },
+): NsProcess {
+  return host.spawn([
+    'dnsmasq',
+    '--no-daemon',
+    '--port=0',
+    `--interface=${host.ifname}`,
+    '--bind-interfaces',
+    '--no-resolv',
+    ...(options.ping === true ? [] : ['--no-ping']),
+    `--dhcp-range=${options.range}`,
+    `--dhcp-leasefile=${options.leaseFile}`,
+    ...(options.extra ?? []),
+  ])
+}
