@@ -14,12 +14,11 @@ import { createServer } from 'node:net'
 import { networkInterfaces } from 'node:os'
 import type { Derived } from '../core/config/checks.ts'
 import type { Config } from '../core/config/schema.ts'
-import { formatIPv4, ipv4FromBytes, macToBytes, parseMac } from '../core/net/ipv4.ts'
+import { formatIPv4, ipv4FromBytes, parseMac } from '../core/net/ipv4.ts'
 import { addressOnInterface } from './pxe/interface.ts'
 import {
-  BROADCAST_FLAG,
+  clientRequest,
   DhcpOption,
-  DhcpOptions,
   decodeDhcp,
   encodeDhcp,
   MessageType,
@@ -232,25 +231,9 @@ async function probeDhcpServers(
       // not a DHCP reply
     }
   })
-  const chaddr = new Uint8Array(16)
-  chaddr.set(macToBytes(mac))
-  const discover = encodeDhcp({
-    op: 1,
-    htype: 1,
-    hlen: 6,
-    hops: 0,
-    xid,
-    secs: 0,
-    flags: BROADCAST_FLAG,
-    ciaddr: 0,
-    yiaddr: 0,
-    siaddr: 0,
-    giaddr: 0,
-    chaddr,
-    sname: '',
-    file: '',
-    options: new DhcpOptions([[DhcpOption.MessageType, optUint8(MessageType.Discover)]]),
-  })
+  const discover = encodeDhcp(
+    clientRequest({ mac, xid, options: [[DhcpOption.MessageType, optUint8(MessageType.Discover)]] }),
+  )
   await new Promise<void>((resolve) => sender?.send(discover, 67, '255.255.255.255', () => resolve()))
   await new Promise((r) => setTimeout(r, options.dhcpProbeMs ?? 4000))
   receiver.close()

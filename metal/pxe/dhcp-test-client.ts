@@ -18,12 +18,11 @@
 import { execFileSync } from 'node:child_process'
 import { createSocket, type RemoteInfo } from 'node:dgram'
 import { parseArgs } from 'node:util'
-import { formatIPv4, macToBytes } from '../../core/net/ipv4.ts'
+import { formatIPv4 } from '../../core/net/ipv4.ts'
 import {
   BootOp,
-  BROADCAST_FLAG,
+  clientRequest,
   DhcpOption,
-  DhcpOptions,
   type DhcpPacket,
   decodeDhcp,
   encodeDhcp,
@@ -64,12 +63,6 @@ socket.on('message', (bytes, rinfo) => {
   if (packet.op === BootOp.Reply) byXid.get(packet.xid)?.(packet, rinfo)
 })
 
-function chaddr(mac: string): Uint8Array {
-  const b = new Uint8Array(16)
-  b.set(macToBytes(mac))
-  return b
-}
-
 function request(
   xid: number,
   mac: string,
@@ -94,23 +87,7 @@ function request(
     options.push([DhcpOption.ClientSystemArchitecture, optUint16(arch)])
     options.push([DhcpOption.ClientNetworkInterface, Uint8Array.of(1, 3, 16)])
   }
-  return encodeDhcp({
-    op: BootOp.Request,
-    htype: 1,
-    hlen: 6,
-    hops: 0,
-    xid,
-    secs: 0,
-    flags: BROADCAST_FLAG,
-    ciaddr,
-    yiaddr: 0,
-    siaddr: 0,
-    giaddr: 0,
-    chaddr: chaddr(mac),
-    sname: '',
-    file: '',
-    options: new DhcpOptions(options),
-  })
+  return encodeDhcp(clientRequest({ mac, xid, options, ciaddr }))
 }
 
 function send(bytes: Uint8Array, port: number, address: string): Promise<void> {

@@ -18,6 +18,7 @@ export {
   BOOTP_MIN_LENGTH,
   BROADCAST_FLAG,
   clientMac,
+  clientRequest,
   DHCP_MIN_LENGTH,
   DhcpDecodeError,
   type DhcpDecodeErrorCode,

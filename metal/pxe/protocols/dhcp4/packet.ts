@@ -9,7 +9,7 @@
  * others in ascending order, options longer than 255 bytes split into consecutive
  * instances (RFC 3396 §7), 0xff, then zero padding up to the 300-byte BOOTP minimum.
  */
-import type { IPv4 } from '../../../../core/net/ipv4.ts'
+import { type IPv4, macToBytes } from '../../../../core/net/ipv4.ts'
 import { DhcpOption, optionName } from './options.ts'
 
 /** Why a packet could not be decoded (or an option read); `code` is stable for callers. */
@@ -463,3 +463,35 @@ export function clientMac(packet: DhcpPacket): string | undefined {
 }
 
 const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'))
+
+/**
+ * A client's BOOTREQUEST (DISCOVER, REQUEST, ...) for an Ethernet MAC, with the BROADCAST flag
+ * set unless told otherwise (a client without an address cannot take unicast replies).
+ */
+export function clientRequest(init: {
+  readonly mac: string
+  readonly xid: number
+  readonly options: Iterable<readonly [number, Uint8Array]>
+  readonly ciaddr?: IPv4
+  readonly broadcast?: boolean
+}): DhcpPacket {
+  const chaddr = new Uint8Array(16)
+  chaddr.set(macToBytes(init.mac))
+  return {
+    op: 1,
+    htype: 1,
+    hlen: 6,
+    hops: 0,
+    xid: init.xid,
+    secs: 0,
+    flags: init.broadcast === false ? 0 : BROADCAST_FLAG,
+    ciaddr: init.ciaddr ?? 0,
+    yiaddr: 0,
+    siaddr: 0,
+    giaddr: 0,
+    chaddr,
+    sname: '',
+    file: '',
+    options: new DhcpOptions(init.options),
+  }
+}
