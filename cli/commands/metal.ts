@@ -98,6 +98,7 @@ export const metal: CommandRun = async (context) => {
   process.once('SIGINT', stop)
   process.once('SIGTERM', stop)
   let live: LiveLines | undefined
+  let provisionStarted = Date.now()
   const verbose = context.values.verbose === true
   const onEvent = (event: ProvisionEvent) => {
     json(event)
@@ -111,7 +112,7 @@ export const metal: CommandRun = async (context) => {
         )
         return
       case 'machine.progress':
-        live ??= createLiveLines(out, [event.state])
+        live ??= createLiveLines(out, [event.state], provisionStarted)
         live.update(event.state)
         return
       case 'machine.stalled':
@@ -152,6 +153,8 @@ export const metal: CommandRun = async (context) => {
         return
     }
   }
+  // The live lines and the summary count seconds from the same moment.
+  provisionStarted = Date.now()
   try {
     const rows = await provision({
       config,
