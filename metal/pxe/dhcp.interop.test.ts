@@ -8,7 +8,7 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
-import { type Host, type NsProcess, sh, TestNet, waitFor } from '../../test/harness/netns.ts'
+import { type Host, type NsProcess, sh, spawnDnsmasq, TestNet, waitFor } from '../../test/harness/netns.ts'
 import type { BootEvent } from './events.ts'
 
 const root = join(import.meta.dirname, '../..')
@@ -210,23 +210,19 @@ test('serveDhcp() proxy mode: an unknown MAC gets no answer at all', async () =>
 
 /** dnsmasq as the home router: addresses from 10.99.0.100-150, no boot information. */
 function startRouter(router: Host, dir: string, extra: string[] = []): NsProcess {
-  return router.spawn([
-    'dnsmasq',
-    '--keep-in-foreground',
-    '--conf-file=/dev/null',
-    '--port=0',
-    '--interface=eth0',
-    '--bind-interfaces',
-    '--dhcp-range=10.99.0.100,10.99.0.150,1h',
-    `--dhcp-leasefile=${join(dir, 'router.leases')}`,
-    `--pid-file=${join(dir, 'router.pid')}`,
-    '--dhcp-option=3,10.99.0.1',
-    '--no-ping',
-    '--user=root',
-    '--log-dhcp',
-    '--log-facility=-',
-    ...extra,
-  ])
+  return spawnDnsmasq(router, {
+    range: '10.99.0.100,10.99.0.150,1h',
+    leaseFile: join(dir, 'router.leases'),
+    extra: [
+      '--conf-file=/dev/null',
+      `--pid-file=${join(dir, 'router.pid')}`,
+      '--dhcp-option=3,10.99.0.1',
+      '--user=root',
+      '--log-dhcp',
+      '--log-facility=-',
+      ...extra,
+    ],
+  })
 }
 
 test('serveDhcp() proxy mode beside dnsmasq: PXE firmware takes the router lease and our boot file, then the 4011 ACK', async () => {

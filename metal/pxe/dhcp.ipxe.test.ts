@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
-import { sh, TestNet, waitFor } from '../../test/harness/netns.ts'
+import { sh, spawnDnsmasq, TestNet, waitFor } from '../../test/harness/netns.ts'
 
 const root = join(import.meta.dirname, '../..')
 const node24 = join(root, 'tools/node24')
@@ -21,20 +21,16 @@ test('serveDhcp() proxy mode: iPXE firmware in QEMU takes the router lease and o
   try {
     const router = await lab.host('router', '10.99.0.1/24')
     const ctl = await lab.host('ctl', '10.99.0.2/24')
-    router.spawn([
-      'dnsmasq',
-      '--keep-in-foreground',
-      '--conf-file=/dev/null',
-      '--port=0',
-      '--interface=eth0',
-      '--bind-interfaces',
-      '--dhcp-range=10.99.0.100,10.99.0.150,1h',
-      `--dhcp-leasefile=${join(dir, 'router.leases')}`,
-      `--pid-file=${join(dir, 'router.pid')}`,
-      '--dhcp-option=3,10.99.0.1',
-      '--no-ping',
-      '--user=root',
-    ])
+    spawnDnsmasq(router, {
+      range: '10.99.0.100,10.99.0.150,1h',
+      leaseFile: join(dir, 'router.leases'),
+      extra: [
+        '--conf-file=/dev/null',
+        `--pid-file=${join(dir, 'router.pid')}`,
+        '--dhcp-option=3,10.99.0.1',
+        '--user=root',
+      ],
+    })
     const server = ctl.spawn([
       node24,
       join(root, 'metal/pxe/dhcp-run.ts'),
