@@ -3,28 +3,36 @@
  * change is printed as a plain line (machine, stage, what was seen), which suits logs.
  */
 import type { Writable } from 'node:stream'
-import type { MachineProgress } from '../metal/pxe/progress.ts'
+
+/** What a live line shows: a machine, its stage and what was last seen (netboot, cluster steps). */
+export interface LiveState {
+  readonly machine: string
+  readonly stage: string
+  readonly lastSeen: string
+  /** ms since epoch, or 0 when nothing was seen yet. */
+  readonly lastSeenAt: number
+}
 
 export interface LiveLines {
-  update(state: MachineProgress): void
+  update(state: LiveState): void
   /** Prints a line above the live lines (warnings, server messages). */
   note(line: string): void
   stop(): void
 }
 
-function elapsed(state: MachineProgress, start: number): string {
+function elapsed(state: LiveState, start: number): string {
   if (state.lastSeenAt === 0) return ''
   return `${((state.lastSeenAt - start) / 1000).toFixed(1)}s`
 }
 
-function render(state: MachineProgress, width: number, start: number): string {
+function render(state: LiveState, width: number, start: number): string {
   const line = `${state.machine.padEnd(width)}  ${state.stage.padEnd(11)} ${elapsed(state, start).padStart(7)}  ${state.lastSeen}`
   return line
 }
 
 export function createLiveLines(
   out: Writable & { isTTY?: boolean; columns?: number },
-  machines: readonly MachineProgress[],
+  machines: readonly LiveState[],
   start = Date.now(),
 ): LiveLines {
   const width = Math.max(8, ...machines.map((m) => m.machine.length))

@@ -1,19 +1,3 @@
-/**
- * `homelab metal`'s boot half: install the machines that need it, and only those.
- *
- *  1. Decide the targets: a machine whose SSH answers with the host key recorded at
- *     its install is installed and skipped (unless --reinstall NAME). A machine that
- *     answers with another key is refused: something else holds its address.
- *  2. Serve the targets only: PXE server with per-machine kickstarts, the installer
- *     ISO in place, GRUB and iPXE configs. A machine that reported "installed" is
- *     dropped from the server at once, so a later netboot cannot reinstall it.
- *  3. Wake the targets, follow each one (DHCP -> boot loader -> kernel -> installer ->
- *     installed -> SSH ready) with a timeout per stage that says what was last seen
- *     and what to check, and record each host key.
- */
-import { readFile } from 'node:fs/promises'
-import { homedir } from 'node:os'
-import { resolve } from 'node:path'
 import type { Derived } from '../core/config/checks.ts'
 import type { Config, Machine } from '../core/config/schema.ts'
 import { IsoImage, IsoSource } from './iso9660/index.ts'
@@ -24,6 +8,7 @@ import { AliasSource, GeneratedSource, MountedSource } from './pxe/files.ts'
 import { type MachineProgress, ProgressBoard, type Stage } from './pxe/progress.ts'
 import { startPxe } from './pxe/server.ts'
 import { probeHostKey, sameHostKey } from './ssh/hostkey.ts'
+import { readPublicKey } from './ssh/keys.ts'
 import { type MachineRecord, readState, writeState } from './state.ts'
 import { wake } from './wol.ts'
 
@@ -109,19 +94,6 @@ const STALL_CHECKS: Record<keyof StageTimeouts, (m: Machine, c: Config) => strin
     `${m.name}'s installer stopped reporting: watch its console; is disk ${m.disk} present, and can it reach the install tree over HTTP?`,
   installed: (m) =>
     `${m.name} installed but SSH at ${m.ip} does not answer: does it boot from disk (not from the network) now, and is its NIC really named ${m.nic}?`,
-}
-
-async function readPublicKey(config: Config, configDir: string): Promise<string> {
-  const path = config.os.sshPublicKey.startsWith('~/')
-    ? resolve(homedir(), config.os.sshPublicKey.slice(2))
-    : resolve(configDir, config.os.sshPublicKey)
-  try {
-    return (await readFile(path, 'utf8')).trim()
-  } catch (cause) {
-    throw new Error(`Cannot read os.sshPublicKey: ${path} (create it with \`ssh-keygen -t ed25519\`)`, {
-      cause,
-    })
-  }
 }
 
 /** A directory of the machines being installed; machines leave it when they report installed. */

@@ -37,6 +37,16 @@ export interface EnsureIsoOptions {
   readonly progress?: (event: IsoProgress) => void
   /** Injected for tests; defaults to the global fetch. */
   readonly fetch?: typeof fetch
+  /** The cached file's name. @default `<sha256>.iso` */
+  readonly fileName?: string
+  /** What is downloaded and where its digest is pinned, for messages. @default the ISO of os.iso */
+  readonly label?: { readonly what: string; readonly pinnedBy: string; readonly urlFix: string }
+}
+
+const ISO_LABEL = {
+  what: 'ISO',
+  pinnedBy: 'os.iso.sha256 in homelab.yaml',
+  urlFix: 'check os.iso.url in homelab.yaml',
 }
 
 async function sha256Of(path: string): Promise<string> {
@@ -58,7 +68,8 @@ export async function ensureIso(options: EnsureIsoOptions): Promise<string> {
   const emit = options.progress ?? (() => {})
   const doFetch = options.fetch ?? fetch
   await mkdir(options.cacheDir, { recursive: true })
-  const final = join(options.cacheDir, `${options.sha256}.iso`)
+  const label = options.label ?? ISO_LABEL
+  const final = join(options.cacheDir, options.fileName ?? `${options.sha256}.iso`)
   const marker = `${final}.verified`
   const part = `${final}.part`
 
@@ -85,7 +96,7 @@ export async function ensureIso(options: EnsureIsoOptions): Promise<string> {
   } catch (cause) {
     throw new IsoError(
       'HOMELAB_ISO_DOWNLOAD',
-      `Cannot download ISO: ${options.url}: ${(cause as Error).message} (check the URL and the network; the download resumes on the next run)`,
+      `Cannot download ${label.what}: ${options.url}: ${(cause as Error).message} (check the URL and the network; the download resumes on the next run)`,
       { cause },
     )
   }
@@ -93,7 +104,7 @@ export async function ensureIso(options: EnsureIsoOptions): Promise<string> {
   if (!(response.status === 200 || response.status === 206) || response.body === null) {
     throw new IsoError(
       'HOMELAB_ISO_DOWNLOAD',
-      `Cannot download ISO: ${options.url} answered ${response.status} ${response.statusText} (check os.iso.url in homelab.yaml)`,
+      `Cannot download ${label.what}: ${options.url} answered ${response.status} ${response.statusText} (${label.urlFix})`,
     )
   }
   const length = Number(response.headers.get('content-length') ?? Number.NaN)
@@ -113,7 +124,7 @@ export async function ensureIso(options: EnsureIsoOptions): Promise<string> {
   } catch (cause) {
     throw new IsoError(
       'HOMELAB_ISO_DOWNLOAD',
-      `Cannot download ISO: the connection broke after ${received} bytes (run again to resume)`,
+      `Cannot download ${label.what}: the connection broke after ${received} bytes (run again to resume)`,
       { cause },
     )
   } finally {
@@ -123,7 +134,7 @@ export async function ensureIso(options: EnsureIsoOptions): Promise<string> {
   if (total !== undefined && received !== total) {
     throw new IsoError(
       'HOMELAB_ISO_DOWNLOAD',
-      `Cannot download ISO: got ${received} of ${total} bytes (run again to resume)`,
+      `Cannot download ${label.what}: got ${received} of ${total} bytes (run again to resume)`,
     )
   }
   emit({ type: 'iso.verify', path: part })
@@ -132,7 +143,7 @@ export async function ensureIso(options: EnsureIsoOptions): Promise<string> {
     await unlink(part)
     throw new IsoError(
       'HOMELAB_ISO_CHECKSUM',
-      `Cannot use ISO: its sha256 is ${digest}, but os.iso.sha256 in homelab.yaml says ${options.sha256} (the download was removed; check the digest against the release's CHECKSUM file)`,
+      `Cannot use ${label.what}: its sha256 is ${digest}, but ${label.pinnedBy} says ${options.sha256} (the download was removed; check the digest against the release's CHECKSUM file)`,
     )
   }
   await rename(part, final)

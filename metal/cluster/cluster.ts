@@ -1,0 +1,432 @@
+/**
+ * `homelab cluster`: turns installed machines into one k3s cluster, over SSH, and converges.
+ *
+ *   1. connect to every node (host keys pinned) and probe what it holds, touching nothing;
+ *   2. plan: members keep their place; with no member, one server initialises (plan.ts);
+ *   3. get the pinned k3s release (cached, sha256-verified) and the token (made once, 0600);
+ *   4. converge members, then the initialising server, then joining servers one at a time
+ *      (etcd adds one member at a time), then agents in parallel;
+ *   5. write the kubeconfig (server rewritten to the endpoint, 0600) and wait until every
+ *      node is Ready through the Kubernetes API.
+ *
+ * A rebuilt node (fresh disk, name still in the cluster) first has its old Node object
+ * deleted, so it rejoins instead of being refused as an impostor.
+ */
+import { readFile, rename, writeFile } from 'node:fs/promises'
+import type { Config, Machine } from '../../core/config/schema.ts'
+import { createKubeClient, type KubeClient } from '../../core/kube/client.ts'
+import { parseKubeconfig, rewriteKubeconfigServer } from '../../core/kube/kubeconfig.ts'
+import { listNodes, type NodeStatus } from '../../core/kube/nodes.ts'
+import { runOnMachines } from '../ssh/limit.ts'
+import { connectSsh, type SshSession } from '../ssh/session.ts'
+import { type MachineRecord, readState, writeState } from '../state.ts'
+import { convergeNode, probeNode, type StepName } from './node.ts'
+import { type ClusterPlan, chooseToken, type NodeFacts, type PlannedNode, planCluster } from './plan.ts'
+import { ensureK3s, type K3sArch, type K3sArtifact, k3sArch } from './release.ts'
+import { apiUrl, K3S_KUBECONFIG } from './render.ts'
+import { generateToken, readToken, tokenPath, writeToken } from './token.ts'
+
+export type ClusterEvent =
+  | { readonly type: 'cluster.plan'; readonly plan: PlanSummary }
+  | { readonly type: 'cluster.token'; readonly source: 'stored' | 'member' | 'new'; readonly from?: string }
+  | { readonly type: 'cluster.download'; readonly detail: string }
+  | {
+      readonly type: 'node.step'
+      readonly node: string
+      readonly step: StepName
+      readonly status: 'running' | 'changed' | 'unchanged'
+      readonly detail?: string
+    }
+  | { readonly type: 'node.failed'; readonly node: string; readonly step: StepName; readonly message: string }
+  | { readonly type: 'node.rebuilt'; readonly node: string; readonly detail: string }
+  | { readonly type: 'node.waiting'; readonly node: string; readonly lastSeen: string }
+  | { readonly type: 'node.ready'; readonly node: string }
+  | { readonly type: 'kubeconfig.written'; readonly path: string; readonly changed: boolean }
+  | { readonly type: 'cluster.summary'; readonly nodes: readonly NodeOutcome[] }
+
+export interface PlanSummary {
+  readonly endpoint: string
+  readonly endpointIsVip: boolean
+  readonly members: readonly string[]
+  readonly init: string | undefined
+  readonly joinAddress: string
+  readonly nodes: readonly { readonly name: string; readonly role: string; readonly phase: string }[]
+}
+
+export interface NodeOutcome {
+  readonly node: string
+  readonly role: string
+  readonly result: 'unchanged' | 'changed' | 'failed' | 'not ready'
+  readonly changed: readonly StepName[]
+  readonly lastStep: StepName
+  readonly detail: string
+}
+
+export interface ClusterOptions {
+  readonly config: Config
+  readonly stateDir: string
+  readonly cacheDir: string
+  readonly privateKey: Buffer
+  readonly kubeconfigPath: string
+  readonly events: (event: ClusterEvent) => void
+  /** Nodes converged at once (agents, members). @default 4 */
+  readonly parallel?: number
+  /** SSH connection retries per node. @default 5 */
+  readonly sshRetries?: number
+  readonly sshRetryDelayMs?: number
+  /** How long every node may take to turn Ready. @default 600000 */
+  readonly readyTimeoutMs?: number
+  readonly signal?: AbortSignal
+}
+
+export class ClusterError extends Error {
+  readonly code = 'HOMELAB_CLUSTER'
+  override name = 'ClusterError'
+}
+
+interface NodeRun {
+  readonly machine: Machine
+  session?: SshSession
+  facts?: NodeFacts
+  lastStep: StepName
+  changed: StepName[]
+  failed?: string
+}
+
+/** Converges the cluster; resolves with one outcome per machine (never throws for one node). */
+export async function buildCluster(options: ClusterOptions): Promise<NodeOutcome[]> {
+  const { config, events } = options
+  const endpoint = config.cluster.endpoint
+  const runs = new Map<string, NodeRun>(
+    config.machines.map((m) => [m.name, { machine: m, lastStep: 'connect', changed: [] }]),
+  )
+  const fail = (run: NodeRun, error: unknown) => {
+    const message = error instanceof Error ? error.message : String(error)
+    run.failed = message
+    events({ type: 'node.failed', node: run.machine.name, step: run.lastStep, message })
+  }
+  const reporter =
+    (run: NodeRun) => (step: StepName, status: 'running' | 'changed' | 'unchanged', detail?: string) => {
+      run.lastStep = step
+      if (status === 'changed') run.changed.push(step)
+      events({
+        type: 'node.step',
+        node: run.machine.name,
+        step,
+        status,
+        ...(detail === undefined ? {} : { detail }),
+      })
+    }
+  const parallel = options.parallel ?? 4
+  try {
+    // 1. Connect and probe, in parallel; host keys are pinned (first contact is recorded).
+    const state = await readState(options.stateDir)
+    const learned: Record<string, MachineRecord> = {}
+    await runOnMachines([...runs.values()], parallel, async (run) => {
+      const { machine } = run
+      const report = reporter(run)
+      try {
+        report('connect', 'running')
+        const record = state.machines[machine.name]
+        const known = knownHostKey(record, machine)
+        run.session = await connectSsh({
+          host: machine.ip,
+          privateKey: options.privateKey,
+          ...(known === undefined ? {} : { knownHostKey: known }),
+          retries: options.sshRetries ?? 5,
+          ...(options.sshRetryDelayMs === undefined ? {} : { retryDelayMs: options.sshRetryDelayMs }),
+          onFirstHostKey: (hostKey) => {
+            learned[machine.name] = {
+              mac: machine.mac,
+              ip: machine.ip,
+              hostKey,
+              installedAt: record?.installedAt ?? 'unknown (key first seen by homelab cluster)',
+            }
+          },
+        })
+        report('probe', 'running')
+        run.facts = await probeNode(run.session, machine.role)
+        if (k3sArch(run.facts.arch) === undefined) {
+          throw new Error(`its architecture ${run.facts.arch} has no k3s release (amd64 and arm64 do)`)
+        }
+      } catch (error) {
+        fail(run, error)
+      }
+    })
+    if (Object.keys(learned).length > 0) {
+      const fresh = await readState(options.stateDir)
+      await writeState(options.stateDir, { machines: { ...fresh.machines, ...learned } })
+    }
+
+    // 2. Plan from what the nodes hold.
+    const facts = new Map<string, NodeFacts>()
+    for (const run of runs.values())
+      if (run.facts !== undefined && run.failed === undefined) facts.set(run.machine.name, run.facts)
+    const plan = planCluster(config.machines, endpoint, facts)
+    events({ type: 'cluster.plan', plan: summarizePlan(plan) })
+
+    // 3. Token and release.
+    const tokenFile = tokenPath(options.stateDir)
+    const choice = chooseToken(await readToken(tokenFile), plan, facts, tokenFile)
+    const token = choice.token ?? generateToken()
+    if (choice.source !== 'stored') await writeToken(tokenFile, token)
+    events({
+      type: 'cluster.token',
+      source: choice.source,
+      ...(choice.from === undefined ? {} : { from: choice.from }),
+    })
+    const artifacts = new Map<K3sArch, K3sArtifact>()
+    for (const f of facts.values()) {
+      const arch = k3sArch(f.arch) as K3sArch
+      if (artifacts.has(arch)) continue
+      artifacts.set(
+        arch,
+        await ensureK3s({
+          version: config.cluster.k3sVersion,
+          arch,
+          cacheDir: options.cacheDir,
+          progress: (e) => {
+            if (e.type === 'iso.download')
+              events({
+                type: 'cluster.download',
+                detail: `k3s ${arch}: ${(e.received / 2 ** 20).toFixed(0)} MiB`,
+              })
+            if (e.type === 'iso.ready') events({ type: 'cluster.download', detail: `k3s ${arch}: verified` })
+          },
+        }),
+      )
+    }
+
+    const converge = async (planned: PlannedNode) => {
+      const run = runs.get(planned.machine.name) as NodeRun
+      if (run.session === undefined || run.facts === undefined) return
+      try {
+        await convergeNode({
+          session: run.session,
+          node: planned,
+          facts: run.facts,
+          artifact: artifacts.get(k3sArch(run.facts.arch) as K3sArch) as K3sArtifact,
+          token,
+          endpoint,
+          endpointIsVip: plan.endpointIsVip,
+          report: reporter(run),
+        })
+      } catch (error) {
+        fail(run, error)
+      }
+    }
+    const ok = (name: string) => runs.get(name)?.failed === undefined
+
+    // 4. Members, then the first server of a new cluster, then joins.
+    await runOnMachines(
+      plan.nodes.filter((n) => n.phase === 'member'),
+      parallel,
+      converge,
+    )
+    const initNode = plan.nodes.find((n) => n.phase === 'init')
+    if (initNode !== undefined) {
+      await converge(initNode)
+      if (!ok(initNode.machine.name)) {
+        throw new ClusterError(
+          `Cannot start the cluster: ${initNode.machine.name} failed to initialise it (see above); no other node was changed`,
+        )
+      }
+    }
+    const source = [initNode?.machine.name, ...plan.members].find((n) => n !== undefined && ok(n))
+    let api: KubeClient | undefined
+    const joiners = plan.nodes.filter((n) => n.phase === 'join')
+    if (source !== undefined && joiners.some((n) => n.fresh)) {
+      api = await clusterApi(runs.get(source)?.session as SshSession, plan.joinAddress)
+      for (const planned of joiners.filter((n) => n.fresh)) {
+        const run = runs.get(planned.machine.name) as NodeRun
+        try {
+          await forgetRebuiltNode(api, planned.machine, events)
+        } catch (error) {
+          fail(run, error)
+        }
+      }
+    }
+    for (const planned of joiners.filter((n) => n.machine.role === 'server' && ok(n.machine.name))) {
+      await converge(planned)
+    }
+    await runOnMachines(
+      joiners.filter((n) => n.machine.role === 'agent' && ok(n.machine.name)),
+      parallel,
+      converge,
+    )
+
+    // 5. kubeconfig and readiness.
+    const kubeSource = [initNode?.machine.name, ...plan.members, ...joiners.map((n) => n.machine.name)].find(
+      (n) => n !== undefined && ok(n) && runs.get(n)?.machine.role === 'server',
+    )
+    if (kubeSource === undefined)
+      throw new ClusterError('Cannot write the kubeconfig: no server was converged')
+    const kubeText = await fetchKubeconfig(runs.get(kubeSource)?.session as SshSession)
+    const changed = await writeKubeconfig(
+      options.kubeconfigPath,
+      rewriteKubeconfigServer(kubeText, apiUrl(endpoint), {
+        cluster: 'homelab',
+        context: 'homelab',
+        user: 'homelab',
+      }),
+    )
+    events({ type: 'kubeconfig.written', path: options.kubeconfigPath, changed })
+    api ??= clientFor(kubeText, plan.joinAddress)
+    const waitFor = [...runs.values()].filter((r) => r.failed === undefined && r.facts !== undefined)
+    const notReady = await waitReady(
+      api,
+      waitFor.map((r) => r.machine.name),
+      options.readyTimeoutMs ?? 600_000,
+      events,
+      options.signal,
+    )
+    for (const [name, lastSeen] of notReady) {
+      const run = runs.get(name) as NodeRun
+      run.lastStep = 'ready'
+      run.failed = `not Ready after ${Math.round((options.readyTimeoutMs ?? 600_000) / 1000)} s; last seen: ${lastSeen}; check on ${run.machine.name}: journalctl -u ${run.machine.role === 'server' ? 'k3s' : 'k3s-agent'} -e`
+      events({ type: 'node.failed', node: name, step: 'ready', message: run.failed })
+    }
+  } catch (error) {
+    // A failure of the whole run: nodes not yet failed keep their last step, and the error names it.
+    const outcomes = outcomesOf(runs)
+    events({ type: 'cluster.summary', nodes: outcomes })
+    throw error
+  } finally {
+    await Promise.all([...runs.values()].map((r) => r.session?.close()))
+  }
+  const outcomes = outcomesOf(runs)
+  events({ type: 'cluster.summary', nodes: outcomes })
+  return outcomes
+}
+
+function outcomesOf(runs: Map<string, NodeRun>): NodeOutcome[] {
+  return [...runs.values()].map((r) => ({
+    node: r.machine.name,
+    role: r.machine.role,
+    result:
+      r.failed !== undefined
+        ? r.lastStep === 'ready'
+          ? 'not ready'
+          : 'failed'
+        : r.changed.length > 0
+          ? 'changed'
+          : 'unchanged',
+    changed: r.changed,
+    lastStep: r.lastStep,
+    detail: r.failed ?? (r.changed.length > 0 ? `changed: ${r.changed.join(', ')}` : 'nothing to do'),
+  }))
+}
+
+function summarizePlan(plan: ClusterPlan): PlanSummary {
+  return {
+    endpoint: plan.endpoint,
+    endpointIsVip: plan.endpointIsVip,
+    members: plan.members,
+    init: plan.init,
+    joinAddress: plan.joinAddress,
+    nodes: plan.nodes.map((n) => ({ name: n.machine.name, role: n.machine.role, phase: n.phase })),
+  }
+}
+
+export async function fetchKubeconfig(session: SshSession): Promise<string> {
+  const text = (await session.run(`cat ${K3S_KUBECONFIG}`)).stdout
+  if (!/\bserver:/.test(text)) {
+    throw new ClusterError(
+      `Cannot read the kubeconfig on ${session.host}: ${K3S_KUBECONFIG} has no server entry`,
+    )
+  }
+  return text
+}
+
+function clientFor(kubeconfigText: string, address: string): KubeClient {
+  return createKubeClient(
+    parseKubeconfig(rewriteKubeconfigServer(kubeconfigText, apiUrl(address)), K3S_KUBECONFIG),
+  )
+}
+
+async function clusterApi(session: SshSession, address: string): Promise<KubeClient> {
+  return clientFor(await fetchKubeconfig(session), address)
+}
+
+/** Writes 0600 atomically; unchanged content is not rewritten. */
+export async function writeKubeconfig(path: string, text: string): Promise<boolean> {
+  const current = await readFile(path, 'utf8').catch(() => undefined)
+  if (current === text) return false
+  const temp = `${path}.${process.pid}.tmp`
+  await writeFile(temp, text, { mode: 0o600 })
+  await rename(temp, path)
+  return true
+}
+
+/** A fresh node whose name the cluster still lists was rebuilt: delete the stale Node first. */
+async function forgetRebuiltNode(
+  api: KubeClient,
+  machine: Machine,
+  events: (event: ClusterEvent) => void,
+): Promise<void> {
+  const existing = await api.get(`/api/v1/nodes/${encodeURIComponent(machine.name)}`)
+  if (existing === undefined) return
+  await api.delete(`/api/v1/nodes/${encodeURIComponent(machine.name)}`)
+  events({
+    type: 'node.rebuilt',
+    node: machine.name,
+    detail:
+      'its disk holds no cluster data but the cluster still listed it: removed the old node so it can rejoin',
+  })
+}
+
+function describe(node: NodeStatus | undefined): string {
+  if (node === undefined) return 'not registered with the API yet'
+  if (node.ready) return 'Ready'
+  return `NotReady${node.readyReason === undefined ? '' : `: ${node.readyReason}`}${node.readyMessage === undefined ? '' : ` (${node.readyMessage})`}`
+}
+
+/** Polls the API until every named node is Ready; returns the ones that are not, with what was last seen. */
+export async function waitReady(
+  api: KubeClient,
+  names: readonly string[],
+  timeoutMs: number,
+  events: (event: ClusterEvent) => void,
+  signal?: AbortSignal,
+): Promise<Map<string, string>> {
+  const deadline = Date.now() + timeoutMs
+  const last = new Map<string, string>(names.map((n) => [n, 'not checked yet']))
+  const ready = new Set<string>()
+  for (;;) {
+    let nodes: NodeStatus[] | undefined
+    try {
+      nodes = await listNodes(api)
+    } catch (error) {
+      for (const n of names) {
+        if (ready.has(n)) continue
+        const seen = `the API did not answer: ${(error as Error).message}`
+        if (last.get(n) !== seen) events({ type: 'node.waiting', node: n, lastSeen: seen })
+        last.set(n, seen)
+      }
+    }
+    if (nodes !== undefined) {
+      for (const n of names) {
+        if (ready.has(n)) continue
+        const node = nodes.find((x) => x.name === n)
+        const seen = describe(node)
+        if (node?.ready === true) {
+          ready.add(n)
+          events({ type: 'node.ready', node: n })
+        } else if (last.get(n) !== seen) {
+          events({ type: 'node.waiting', node: n, lastSeen: seen })
+        }
+        last.set(n, seen)
+      }
+    }
+    if (ready.size === names.length) return new Map()
+    if (Date.now() > deadline || signal?.aborted === true) {
+      return new Map([...last].filter(([n]) => !ready.has(n)))
+    }
+    await new Promise((r) => setTimeout(r, 1000))
+  }
+}
+
+/** The host key recorded for this machine, if its address still matches. */
+export function knownHostKey(record: MachineRecord | undefined, machine: Machine): string | undefined {
+  return record !== undefined && record.ip === machine.ip ? record.hostKey : undefined
+}
