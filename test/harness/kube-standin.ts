@@ -1,0 +1,638 @@
+/**
+ * A stand-in Kubernetes API server for tests: real clusters cannot run on the test machines.
+ * It speaks HTTPS with client-certificate auth, keeps objects in memory, serves discovery
+ * for built-in kinds and CRDs created through it, registers Nodes from files a stand-in k3s
+ * writes, and logs every request. It has no controllers, no watch, no admission, no
+ * validation beyond names: see docs/kube.md.
+ *
+ * In-process: `await startKubeStandin({ dir })`. As a CLI (in a network namespace):
+ *   tools/node24 test/harness/kube-standin.ts --listen 10.1.2.3:6443 --dir DIR [--nodes-dir DIR] [--ready-after-ms N]
+ * prints `listening https://IP:PORT` when ready and exits on SIGTERM.
+ */
+import { appendFileSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import https from 'node:https'
+import type { AddressInfo } from 'node:net'
+import { join } from 'node:path'
+import type { TLSSocket } from 'node:tls'
+import { parse as parseYaml } from 'yaml'
+import { makeStandinCerts } from './kube-standin-certs.ts'
+import {
+  apiVersionOf,
+  badRequest,
+  type Json,
+  jsonPatch,
+  matchFields,
+  matchLabels,
+  mergePatch,
+  notFound,
+  type StandinResource,
+  StandinStatusError,
+  StandinStore,
+} from './kube-standin-store.ts'
+
+export { StandinStore } from './kube-standin-store.ts'
+
+export interface StandinNode {
+  name: string
+  role: 'server' | 'agent'
+  ip: string
+  /** Time from registration to Ready=True. Defaults to the server's readyAfterMs. */
+  readyAfterMs?: number
+}
+
+export interface KubeStandinOptions {
+  /** Where certificates, kubeconfig.yaml and requests.jsonl are written. */
+  dir: string
+  /** @default '127.0.0.1' */
+  host?: string
+  /** @default 0 (any free port) */
+  port?: number
+  /** Folder of `<name>.json` node files (`{"name","role","ip"}`) written by a stand-in k3s. */
+  nodesDir?: string
+  /** Nodes registered at start. */
+  nodes?: StandinNode[]
+  /** Time from a node's registration to Ready=True. @default 1000 */
+  readyAfterMs?: number
+  /** Time from a CRD's creation to Established=True and its resources being served. @default 200 */
+  crdEstablishAfterMs?: number
+  /** How often nodesDir is read. @default 100 */
+  nodesPollMs?: number
+}
+
+export interface StandinRequest {
+  time: string
+  method: string
+  path: string
+  query: Record<string, string>
+  contentType?: string
+  fieldManager?: string
+  status: number
+}
+
+export interface KubeStandin {
+  /** `https://host:port`. */
+  url: string
+  host: string
+  port: number
+  /** The kubeconfig as k3s writes it (server https://127.0.0.1:6443), also in `dir/kubeconfig.yaml`. */
+  kubeconfig: string
+  store: StandinStore
+  requests(): StandinRequest[]
+  /** Registers (or re-registers) a node, Ready=False until its delay passes. */
+  addNode(node: StandinNode): void
+  close(): Promise<void>
+}
+
+export const KUBELET_VERSION = 'v1.33.5+k3s1'
+/** Pods whose annotation holds a number N refuse eviction with 429 N times, as a PodDisruptionBudget would. */
+export const EVICTION_REFUSALS_ANNOTATION = 'standin.homelab.dev/eviction-refusals'
+
+const status = (code: number, reason: string, message: string) =>
+  new StandinStatusError(code, reason, message)
+const now = () => new Date().toISOString().replace(/\.\d+Z$/, 'Z')
+
+interface Route {
+  res: StandinResource
+  version: string
+  namespace?: string
+  name?: string
+  sub?: string
+}
+
+export async function startKubeStandin(options: KubeStandinOptions): Promise<KubeStandin> {
+  const host = options.host ?? '127.0.0.1'
+  const readyAfterMs = options.readyAfterMs ?? 1000
+  const crdDelay = options.crdEstablishAfterMs ?? 200
+  mkdirSync(options.dir, { recursive: true })
+  const certs = await makeStandinCerts(options.dir, [host])
+  const kubeconfig = readFileSync(join(options.dir, 'kubeconfig.yaml'), 'utf8')
+  const store = new StandinStore()
+  const log: StandinRequest[] = []
+  const timers = new Set<NodeJS.Timeout>()
+  const later = (ms: number, fn: () => void) => {
+    const t = setTimeout(() => {
+      timers.delete(t)
+      fn()
+    }, ms)
+    timers.add(t)
+  }
+  const refusals = new Map<string, number>()
+
+  for (const ns of ['default', 'kube-system', 'kube-public', 'kube-node-lease']) {
+    store.put({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns }, status: { phase: 'Active' } })
+  }
+
+  function addNode(node: StandinNode): void {
+    const labels: Record<string, string> = {
+      'kubernetes.io/hostname': node.name,
+      'kubernetes.io/os': 'linux',
+      'node.kubernetes.io/instance-type': 'k3s',
+    }
+    if (node.role === 'server') {
+      labels['node-role.kubernetes.io/control-plane'] = 'true'
+      labels['node-role.kubernetes.io/master'] = 'true'
+    }
+    const condition = (ready: boolean) => ({
+      type: 'Ready',
+      status: ready ? 'True' : 'False',
+      reason: ready ? 'KubeletReady' : 'KubeletNotReady',
+      message: ready
+        ? 'kubelet is posting ready status'
+        : 'container runtime network not ready: cni plugin not initialized',
+      lastTransitionTime: now(),
+    })
+    const nodeRes = store.resourceOfKind('v1', 'Node')
+    store.delete(nodeRes, undefined, node.name)
+    const created = store.put({
+      apiVersion: 'v1',
+      kind: 'Node',
+      metadata: { name: node.name, labels },
+      spec: {},
+      status: {
+        conditions: [condition(false)],
+        addresses: [
+          { type: 'InternalIP', address: node.ip },
+          { type: 'Hostname', address: node.name },
+        ],
+        nodeInfo: {
+          kubeletVersion: KUBELET_VERSION,
+          kubeProxyVersion: KUBELET_VERSION,
+          operatingSystem: 'linux',
+        },
+      },
+    })
+    later(node.readyAfterMs ?? readyAfterMs, () => {
+      const current = store.get(nodeRes, undefined, node.name)
+      if (current?.metadata.uid !== created.metadata.uid) return
+      current.status.conditions = [condition(true)]
+      store.put(current)
+    })
+  }
+
+  for (const node of options.nodes ?? []) addNode(node)
+
+  const seen = new Map<string, number>()
+  function scanNodesDir(): void {
+    if (!options.nodesDir) return
+    let files: string[]
+    try {
+      files = readdirSync(options.nodesDir).filter((f) => f.endsWith('.json'))
+    } catch {
+      return
+    }
+    for (const f of files) {
+      const path = join(options.nodesDir, f)
+      try {
+        const mtime = statSync(path).mtimeMs
+        if ((seen.get(path) ?? -1) >= mtime) continue
+        const node = JSON.parse(readFileSync(path, 'utf8')) as StandinNode
+        seen.set(path, mtime)
+        addNode({ ...node, name: node.name ?? f.slice(0, -5) })
+      } catch {
+        // half-written file: read it again on the next scan
+      }
+    }
+  }
+  scanNodesDir()
+  const poll = options.nodesDir ? setInterval(scanNodesDir, options.nodesPollMs ?? 100) : undefined
+
+  function establishLater(crd: Json): void {
+    later(crdDelay, () => {
+      const crdRes = store.resourceOfKind('apiextensions.k8s.io/v1', 'CustomResourceDefinition')
+      const current = store.get(crdRes, undefined, crd.metadata.name)
+      if (!current || current.metadata.uid !== crd.metadata.uid) return
+      const spec = current.spec ?? {}
+      store.addResource({
+        group: spec.group,
+        versions: (spec.versions ?? []).filter((v: Json) => v.served !== false).map((v: Json) => v.name),
+        plural: spec.names?.plural,
+        kind: spec.names?.kind,
+        namespaced: spec.scope !== 'Cluster',
+      })
+      current.status = {
+        ...current.status,
+        conditions: [
+          { type: 'NamesAccepted', status: 'True', reason: 'NoConflicts', lastTransitionTime: now() },
+          { type: 'Established', status: 'True', reason: 'InitialNamesAccepted', lastTransitionTime: now() },
+        ],
+        acceptedNames: spec.names,
+        storedVersions: (spec.versions ?? []).filter((v: Json) => v.storage).map((v: Json) => v.name),
+      }
+      store.put(current)
+    })
+  }
+
+  /** Writes through the API: namespace checks and CRD side effects. */
+  function write(route: Route, obj: Json, created: boolean): Json {
+    if (route.res.namespaced && created) {
+      const nsRes = store.resourceOfKind('v1', 'Namespace')
+      if (!store.get(nsRes, undefined, obj.metadata.namespace)) throw notFound(nsRes, obj.metadata.namespace)
+    }
+    const isCrd = route.res.plural === 'customresourcedefinitions'
+    if (isCrd && created) {
+      obj.status = {
+        conditions: [
+          { type: 'NamesAccepted', status: 'True', reason: 'NoConflicts', lastTransitionTime: now() },
+          { type: 'Established', status: 'False', reason: 'Installing', lastTransitionTime: now() },
+        ],
+      }
+    }
+    const stored = store.put(obj, route.version)
+    if (isCrd && created) establishLater(stored)
+    return stored
+  }
+
+  function route(segments: string[]): Route | Json {
+    // /api, /api/v1, /apis, /apis/<group>/<version>, then the resource path
+    let group: string
+    let version: string
+    let rest: string[]
+    if (segments[0] === 'api') {
+      if (segments.length === 1)
+        return { kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [] }
+      group = ''
+      version = segments[1] as string
+      rest = segments.slice(2)
+    } else {
+      if (segments.length === 1) return groupList()
+      if (segments.length === 2) {
+        const g = groupList().groups.find((x: Json) => x.name === segments[1])
+        if (!g) throw status(404, 'NotFound', 'the server could not find the requested resource')
+        return { kind: 'APIGroup', apiVersion: 'v1', ...g }
+      }
+      group = segments[1] as string
+      version = segments[2] as string
+      rest = segments.slice(3)
+    }
+    const inGroup = store.resources().filter((x) => x.group === group && x.versions.includes(version))
+    if (inGroup.length === 0)
+      throw status(404, 'NotFound', 'the server could not find the requested resource')
+    if (rest.length === 0) {
+      return {
+        kind: 'APIResourceList',
+        apiVersion: 'v1',
+        groupVersion: apiVersionOf(group, version),
+        resources: inGroup.flatMap((x) => {
+          const base = {
+            name: x.plural,
+            singularName: x.kind.toLowerCase(),
+            namespaced: x.namespaced,
+            kind: x.kind,
+          }
+          const verbs = ['create', 'delete', 'get', 'list', 'patch', 'update']
+          const subs = [{ ...base, name: `${x.plural}/status`, verbs: ['get', 'patch', 'update'] }]
+          if (x.plural === 'pods')
+            subs.push({ ...base, name: 'pods/eviction', kind: 'Eviction', verbs: ['create'] })
+          return [{ ...base, verbs }, ...subs]
+        }),
+      }
+    }
+    const find = (plural: string | undefined) => inGroup.find((x) => x.plural === plural)
+    const nsd = rest[0] === 'namespaces' && rest.length >= 3 ? find(rest[2]) : undefined
+    if (nsd?.namespaced) {
+      return { res: nsd, version, namespace: rest[1], name: rest[3], sub: rest[4] } satisfies Route
+    }
+    const res = find(rest[0])
+    if (!res || rest.length > 3)
+      throw status(404, 'NotFound', 'the server could not find the requested resource')
+    if (res.namespaced && rest.length > 1)
+      throw status(404, 'NotFound', 'the server could not find the requested resource')
+    return { res, version, name: rest[1], sub: rest[2] } satisfies Route
+  }
+
+  function groupList(): Json {
+    const groups = new Map<string, Set<string>>()
+    for (const x of store.resources()) {
+      if (x.group === '') continue
+      const set = groups.get(x.group) ?? new Set()
+      for (const v of x.versions) set.add(v)
+      groups.set(x.group, set)
+    }
+    return {
+      kind: 'APIGroupList',
+      apiVersion: 'v1',
+      groups: [...groups].map(([name, versions]) => {
+        const list = [...versions].map((v) => ({ groupVersion: `${name}/${v}`, version: v }))
+        return { name, versions: list, preferredVersion: list[0] }
+      }),
+    }
+  }
+
+  function handle(
+    method: string,
+    r: Route,
+    query: URLSearchParams,
+    contentType: string,
+    body: Buffer,
+  ): [number, Json] {
+    const { res } = r
+    const kindName = res.group ? `${res.plural}.${res.group}` : res.plural
+    if (r.name === undefined) {
+      if (method === 'GET') {
+        if (query.get('watch') === 'true' || query.get('watch') === '1') {
+          throw status(405, 'MethodNotAllowed', 'watch is not supported by the stand-in API server')
+        }
+        const items = store
+          .list(res, r.namespace)
+          .filter((o) => matchLabels(query.get('labelSelector') ?? undefined, o.metadata.labels))
+          .filter((o) => matchFields(query.get('fieldSelector') ?? undefined, o))
+        return [
+          200,
+          {
+            apiVersion: apiVersionOf(res.group, r.version),
+            kind: `${res.kind}List`,
+            metadata: { resourceVersion: store.currentResourceVersion() },
+            items,
+          },
+        ]
+      }
+      if (method === 'POST') {
+        const obj = parseBody(contentType, body)
+        obj.metadata ??= {}
+        if (!obj.metadata.name && obj.metadata.generateName) {
+          obj.metadata.name = obj.metadata.generateName + Math.random().toString(36).slice(2, 7)
+        }
+        if (!obj.metadata.name)
+          throw status(
+            422,
+            'Invalid',
+            `${res.kind} is invalid: metadata.name: Required value: name or generateName is required`,
+          )
+        if (res.namespaced) obj.metadata.namespace = r.namespace ?? obj.metadata.namespace ?? 'default'
+        if (store.get(res, obj.metadata.namespace, obj.metadata.name)) {
+          throw status(409, 'AlreadyExists', `${kindName} "${obj.metadata.name}" already exists`)
+        }
+        obj.apiVersion ??= apiVersionOf(res.group, r.version)
+        obj.kind ??= res.kind
+        return [201, write(r, obj, true)]
+      }
+      throw status(405, 'MethodNotAllowed', `the server does not allow this method on the requested resource`)
+    }
+    const name = r.name
+    const existing = store.get(res, r.namespace, name)
+    if (r.sub === 'eviction' && res.plural === 'pods') {
+      if (method !== 'POST') throw status(405, 'MethodNotAllowed', 'eviction accepts POST only')
+      if (!existing) throw notFound(res, name)
+      const key = `${r.namespace}/${name}`
+      const left =
+        refusals.get(key) ?? Number(existing.metadata.annotations?.[EVICTION_REFUSALS_ANNOTATION] ?? 0)
+      if (left > 0) {
+        refusals.set(key, left - 1)
+        throw status(
+          429,
+          'TooManyRequests',
+          "Cannot evict pod as it would violate the pod's disruption budget.",
+        )
+      }
+      refusals.delete(key)
+      store.delete(res, r.namespace, name)
+      return [201, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', code: 201 }]
+    }
+    if (r.sub !== undefined && r.sub !== 'status')
+      throw status(404, 'NotFound', 'the server could not find the requested resource')
+    switch (method) {
+      case 'GET':
+        if (!existing) throw notFound(res, name)
+        return [200, existing]
+      case 'DELETE': {
+        if (!existing) throw notFound(res, name)
+        store.delete(res, r.namespace, name)
+        if (res.plural === 'customresourcedefinitions' && existing.spec?.names?.plural) {
+          store.removeResource(existing.spec.group, existing.spec.names.plural)
+        }
+        return [
+          200,
+          {
+            kind: 'Status',
+            apiVersion: 'v1',
+            metadata: {},
+            status: 'Success',
+            details: { name, kind: res.plural, uid: existing.metadata.uid },
+          },
+        ]
+      }
+      case 'PUT': {
+        if (!existing) throw notFound(res, name)
+        const obj = parseBody(contentType, body)
+        if (obj.metadata?.name !== name)
+          throw badRequest(
+            `the name of the object (${obj.metadata?.name}) does not match the name on the URL (${name})`,
+          )
+        const rv = obj.metadata.resourceVersion
+        if (rv !== undefined && rv !== existing.metadata.resourceVersion) {
+          throw status(
+            409,
+            'Conflict',
+            `Operation cannot be fulfilled on ${kindName} "${name}": the object has been modified; please apply your changes to the latest version and try again`,
+          )
+        }
+        if (res.namespaced) obj.metadata.namespace = r.namespace
+        return [200, write(r, obj, false)]
+      }
+      case 'PATCH': {
+        const type = contentType.split(';')[0]?.trim()
+        if (type === 'application/apply-patch+yaml') {
+          const manager = query.get('fieldManager')
+          if (!manager)
+            throw badRequest(
+              'PATCH, application/apply-patch+yaml: fieldManager is required for apply requests',
+            )
+          const obj = parseBody('yaml', body)
+          if (obj.metadata?.name !== undefined && obj.metadata.name !== name) {
+            throw badRequest(
+              `the name of the object (${obj.metadata.name}) does not match the name on the URL (${name})`,
+            )
+          }
+          const merged = mergePatch(existing ?? {}, obj)
+          merged.metadata.name = name
+          if (res.namespaced) merged.metadata.namespace = r.namespace
+          const fields = (existing?.metadata.managedFields ?? []).filter((f: Json) => f.manager !== manager)
+          fields.push({
+            manager,
+            operation: 'Apply',
+            apiVersion: apiVersionOf(res.group, r.version),
+            time: now(),
+            fieldsType: 'FieldsV1',
+          })
+          merged.metadata.managedFields = fields
+          merged.apiVersion ??= apiVersionOf(res.group, r.version)
+          merged.kind ??= res.kind
+          return [existing ? 200 : 201, write(r, merged, !existing)]
+        }
+        if (!existing) throw notFound(res, name)
+        let patched: Json
+        if (type === 'application/merge-patch+json' || type === 'application/strategic-merge-patch+json') {
+          patched = mergePatch(existing, parseBody('json', body))
+        } else if (type === 'application/json-patch+json') {
+          patched = jsonPatch(existing, parseBody('json', body))
+        } else {
+          throw status(
+            415,
+            'UnsupportedMediaType',
+            `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml`,
+          )
+        }
+        patched.metadata = { ...patched.metadata, name, uid: existing.metadata.uid }
+        if (res.namespaced) patched.metadata.namespace = r.namespace
+        return [200, write(r, patched, false)]
+      }
+      default:
+        throw status(
+          405,
+          'MethodNotAllowed',
+          'the server does not allow this method on the requested resource',
+        )
+    }
+  }
+
+  function record(entry: StandinRequest): void {
+    log.push(entry)
+    try {
+      appendFileSync(join(options.dir, 'requests.jsonl'), `${JSON.stringify(entry)}\n`)
+    } catch {
+      // the log folder went away (test cleanup): keep the in-memory log only
+    }
+  }
+
+  async function serve(req: IncomingMessage, resp: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'https://standin')
+    const method = req.method ?? 'GET'
+    const query = Object.fromEntries(url.searchParams)
+    const contentType = req.headers['content-type'] ?? ''
+    const chunks: Buffer[] = []
+    for await (const c of req) chunks.push(c as Buffer)
+    let code = 200
+    let out: Json
+    try {
+      if (!(req.socket as TLSSocket).authorized) throw status(401, 'Unauthorized', 'Unauthorized')
+      const segments = url.pathname.split('/').filter(Boolean).map(decodeURIComponent)
+      if (['/healthz', '/readyz', '/livez'].includes(url.pathname)) {
+        out = 'ok'
+      } else if (url.pathname === '/version') {
+        out = { major: '1', minor: '33', gitVersion: KUBELET_VERSION, platform: 'linux/amd64' }
+      } else if (segments[0] === 'api' || segments[0] === 'apis') {
+        const found = route(segments)
+        if (found.res)
+          [code, out] = handle(method, found as Route, url.searchParams, contentType, Buffer.concat(chunks))
+        else if (method !== 'GET') throw status(405, 'MethodNotAllowed', 'discovery accepts GET only')
+        else out = found
+      } else {
+        throw status(404, 'NotFound', 'the server could not find the requested resource')
+      }
+    } catch (error) {
+      const e =
+        error instanceof StandinStatusError
+          ? error
+          : status(500, 'InternalError', `stand-in API server: ${(error as Error).message}`)
+      code = e.code
+      out = e.toStatus()
+    }
+    const entry: StandinRequest = {
+      time: new Date().toISOString(),
+      method,
+      path: url.pathname,
+      query,
+      status: code,
+    }
+    if (contentType) entry.contentType = contentType
+    if (query.fieldManager) entry.fieldManager = query.fieldManager
+    record(entry)
+    const text = typeof out === 'string' ? out : JSON.stringify(out)
+    resp.writeHead(code, { 'content-type': typeof out === 'string' ? 'text/plain' : 'application/json' })
+    resp.end(text)
+  }
+
+  function parseBody(contentType: string, body: Buffer): Json {
+    const text = body.toString('utf8')
+    let obj: Json
+    try {
+      obj = contentType === 'yaml' || contentType.includes('yaml') ? parseYaml(text) : JSON.parse(text)
+    } catch (error) {
+      throw badRequest(`the body could not be decoded: ${(error as Error).message.split('\n')[0]}`)
+    }
+    if (typeof obj !== 'object' || obj === null) throw badRequest('the body is not an object')
+    return obj
+  }
+
+  const server = https.createServer(
+    {
+      key: certs.serverKey,
+      cert: certs.serverCert,
+      ca: certs.ca,
+      requestCert: true,
+      rejectUnauthorized: false,
+    },
+    (req, resp) => {
+      serve(req, resp).catch(() => resp.destroy())
+    },
+  )
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(options.port ?? 0, host, () => {
+      server.off('error', reject)
+      resolve()
+    })
+  })
+  const port = (server.address() as AddressInfo).port
+  return {
+    url: `https://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    host,
+    port,
+    kubeconfig,
+    store,
+    requests: () => [...log],
+    addNode,
+    close: () =>
+      new Promise<void>((resolve) => {
+        if (poll) clearInterval(poll)
+        for (const t of timers) clearTimeout(t)
+        timers.clear()
+        server.close(() => resolve())
+        server.closeAllConnections()
+      }),
+  }
+}
+
+function usage(message: string): never {
+  process.stderr.write(
+    `kube-standin: ${message}\n` +
+      'usage: tools/node24 test/harness/kube-standin.ts --listen IP:PORT --dir DIR [--nodes-dir DIR] [--ready-after-ms N]\n',
+  )
+  process.exit(2)
+}
+
+async function main(argv: string[]): Promise<void> {
+  const args = new Map<string, string>()
+  for (let i = 0; i < argv.length; i += 2) {
+    const [k, v] = [argv[i], argv[i + 1]]
+    if (!k?.startsWith('--') || v === undefined) usage(`unexpected argument "${k}"`)
+    args.set(k.slice(2), v)
+  }
+  const listen = args.get('listen') ?? usage('--listen is required')
+  const dir = args.get('dir') ?? usage('--dir is required')
+  const m = /^(.+):(\d+)$/.exec(listen) ?? usage(`--listen "${listen}" is not IP:PORT`)
+  const options: KubeStandinOptions = {
+    dir,
+    host: (m[1] as string).replace(/^\[|\]$/g, ''),
+    port: Number(m[2]),
+  }
+  const nodesDir = args.get('nodes-dir')
+  if (nodesDir) options.nodesDir = nodesDir
+  const ready = args.get('ready-after-ms')
+  if (ready !== undefined) options.readyAfterMs = Number(ready)
+  const standin = await startKubeStandin(options)
+  process.stdout.write(`listening ${standin.url}\n`)
+  const stop = () => {
+    standin.close().then(() => process.exit(0))
+  }
+  process.on('SIGTERM', stop)
+  process.on('SIGINT', stop)
+}
+
+if (import.meta.main) {
+  main(process.argv.slice(2)).catch((error: Error) => {
+    process.stderr.write(`kube-standin: ${error.message}\n`)
+    process.exit(1)
+  })
+}
