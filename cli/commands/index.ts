@@ -33,12 +33,14 @@ export const COMMANDS: readonly CommandSpec[] = [
       'Runs homelab doctor, gets the installer ISO (downloaded once, verified), starts the PXE server\n' +
       'for the machines that are not installed yet, wakes them (Wake-on-LAN) and follows each one:\n' +
       'DHCP, boot loader, kernel, installer, installed, SSH ready. A machine whose SSH answers with the\n' +
-      'host key recorded at its install is skipped. One live line per machine; a summary at the end.',
+      'host key recorded at its install is skipped. One live line per machine; a summary at the end.\n' +
+      'Then, when every machine is installed, runs homelab cluster (unless --skip-cluster).',
     options: {
       reinstall: { type: 'string', multiple: true },
       timeout: { type: 'string', multiple: true },
       'kernel-args': { type: 'string' },
       'skip-doctor': { type: 'boolean' },
+      'skip-cluster': { type: 'boolean' },
       state: { type: 'string' },
       verbose: { type: 'boolean', short: 'v' },
     },
@@ -48,10 +50,64 @@ export const COMMANDS: readonly CommandSpec[] = [
       '                         (repeatable; stages: waiting, dhcp, boot-loader, kernel, installer, installed)',
       '      --kernel-args ARGS [string] extra kernel arguments for the installer (e.g. console=ttyS0)',
       '      --skip-doctor      [boolean] do not run the preflight checks',
+      '      --skip-cluster     [boolean] stop after the install (do not run homelab cluster)',
       '      --state DIR        [string] where machine state is kept (default: .state beside the config)',
       '  -v, --verbose          [boolean] also show clients that are ignored (not in the config)',
     ],
     load: async () => (await import('./metal.ts')).metal,
+  },
+  {
+    name: 'cluster',
+    summary: 'build or converge the k3s cluster over SSH (HA, never forks)',
+    description:
+      'Connects to every machine over SSH (host keys pinned), reads what each holds, then converges:\n' +
+      'prerequisites, the pinned k3s (downloaded once, sha256-verified), token, config, service. A server\n' +
+      'that holds the cluster keeps it; with none, one server initialises it (never by list order alone);\n' +
+      'the others join through the endpoint. Writes the kubeconfig (0600) and waits until every node is\n' +
+      'Ready. Re-running changes nothing on converged nodes; a new machine in homelab.yaml joins.',
+    options: {
+      state: { type: 'string' },
+      'ready-timeout': { type: 'string' },
+      parallel: { type: 'string' },
+      'ssh-retries': { type: 'string' },
+    },
+    optionHelp: [
+      '      --state DIR        [string] where state is kept (default: .state beside the config)',
+      '      --ready-timeout S  [number] seconds every node may take to turn Ready (default: 600)',
+      '      --parallel N       [number] nodes converged at once (default: 4; servers join one at a time)',
+      '      --ssh-retries N    [number] SSH connection retries per node, with backoff (default: 5)',
+    ],
+    load: async () => (await import('./cluster.ts')).cluster,
+  },
+  {
+    name: 'kubeconfig',
+    summary: 'print the export KUBECONFIG=... line for the cluster',
+    description:
+      'Prints `export KUBECONFIG=<state>/kubeconfig`: the kubeconfig `homelab cluster` wrote (0600,\n' +
+      'git-ignored), its server set to the control-plane endpoint. Use: eval "$(bin/homelab kubeconfig)".',
+    options: { state: { type: 'string' } },
+    optionHelp: ['      --state DIR        [string] where state is kept (default: .state beside the config)'],
+    load: async () => (await import('./cluster.ts')).kubeconfig,
+  },
+  {
+    name: 'node',
+    summary: 'node remove NAME: drain a node, delete it from the cluster, uninstall k3s',
+    description:
+      'remove NAME  cordons the node, evicts its pods (DaemonSet pods excepted, PodDisruptionBudgets\n' +
+      '             respected), deletes it from the cluster, then uninstalls k3s from the machine over SSH.\n' +
+      '             Refuses to remove the only server. Then delete the machine from homelab.yaml.',
+    usage: 'remove NAME [options]',
+    options: {
+      state: { type: 'string' },
+      'drain-timeout': { type: 'string' },
+      'ssh-retries': { type: 'string' },
+    },
+    optionHelp: [
+      '      --state DIR        [string] where state is kept (default: .state beside the config)',
+      '      --drain-timeout S  [number] seconds allowed for the pods to leave (default: 300)',
+      '      --ssh-retries N    [number] SSH connection retries, with backoff (default: 5)',
+    ],
+    load: async () => (await import('./cluster.ts')).node,
   },
   {
     name: 'lab',

@@ -170,9 +170,12 @@ export const metal: CommandRun = async (context) => {
         ? { kernelArgs: context.values['kernel-args'] }
         : {}),
     })
-    return rows.every((r) => r.result === 'installed' || r.result === 'skipped')
+    const installed = rows.every((r) => r.result === 'installed' || r.result === 'skipped')
+    if (!installed || context.values['skip-cluster'] === true) return installed
   } finally {
     process.off('SIGINT', stop)
     process.off('SIGTERM', stop)
   }
+  print('\ncluster (homelab cluster)')
+  return (await import('./cluster.ts')).cluster(context)
 }
