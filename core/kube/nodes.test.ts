@@ -7,6 +7,7 @@ import {
   EVICTION_REFUSALS_ANNOTATION,
   type KubeStandin,
   startKubeStandin,
+  TERMINATION_MS_ANNOTATION,
 } from '../../test/harness/kube-standin.ts'
 import { createKubeClient, type KubeClient } from './client.ts'
 import { parseKubeconfig, rewriteKubeconfigServer } from './kubeconfig.ts'
@@ -123,5 +124,26 @@ test('drain() fails naming the pod when a disruption budget keeps refusing past 
   await assert.rejects(
     drain(kube, 'metal0', { timeoutMs: 200, retryDelayMs: 20 }),
     /^Error: Cannot drain node "metal0": eviction still refused after 200 ms: "default\/db-0": check the PodDisruptionBudgets/,
+  )
+})
+
+test('drain() waits for evicted pods to terminate, and fails naming the pods still there at its timeout', async () => {
+  standin.addNode({ name: 'metal2', role: 'agent', ip: '10.1.2.12', readyAfterMs: 0 })
+  const pod = (name: string, ms: number) =>
+    standin.store.put({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name, namespace: 'default', annotations: { [TERMINATION_MS_ANNOTATION]: String(ms) } },
+      spec: { nodeName: 'metal2' },
+    })
+  pod('slow-0', 150)
+  const started = Date.now()
+  await drain(kube, 'metal2', { timeoutMs: 2000, pollMs: 20 })
+  assert.ok(Date.now() - started >= 140, 'drain() returned before the pod was gone')
+  assert.equal(await kube.get('/api/v1/namespaces/default/pods/slow-0'), undefined)
+  pod('stuck-0', 5000)
+  await assert.rejects(
+    drain(kube, 'metal2', { timeoutMs: 150, pollMs: 20 }),
+    /^Error: Cannot drain node "metal2": pods still on the node after 150 ms: "default\/stuck-0": check/,
   )
 })

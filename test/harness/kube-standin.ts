@@ -87,6 +87,8 @@ export interface KubeStandin {
 export const KUBELET_VERSION = 'v1.33.5+k3s1'
 /** Pods whose annotation holds a number N refuse eviction with 429 N times, as a PodDisruptionBudget would. */
 export const EVICTION_REFUSALS_ANNOTATION = 'standin.homelab.dev/eviction-refusals'
+/** Pods whose annotation holds a number N of milliseconds stay, with a deletionTimestamp, that long after eviction. */
+export const TERMINATION_MS_ANNOTATION = 'standin.homelab.dev/termination-ms'
 
 const status = (code: number, reason: string, message: string) =>
   new StandinStatusError(code, reason, message)
@@ -386,7 +388,17 @@ export async function startKubeStandin(options: KubeStandinOptions): Promise<Kub
         )
       }
       refusals.delete(key)
-      store.delete(res, r.namespace, name)
+      const terminationMs = Number(existing.metadata.annotations?.[TERMINATION_MS_ANNOTATION] ?? 0)
+      if (terminationMs > 0) {
+        existing.metadata.deletionTimestamp ??= now()
+        store.put(existing)
+        later(terminationMs, () => {
+          if (store.get(res, r.namespace, name)?.metadata.uid === existing.metadata.uid)
+            store.delete(res, r.namespace, name)
+        })
+      } else {
+        store.delete(res, r.namespace, name)
+      }
       return [201, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', code: 201 }]
     }
     if (r.sub !== undefined && r.sub !== 'status')
