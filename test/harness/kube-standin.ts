@@ -9,7 +9,7 @@
  *   tools/node24 test/harness/kube-standin.ts --listen 10.1.2.3:6443 --dir DIR [--nodes-dir DIR] [--ready-after-ms N]
  * prints `listening https://IP:PORT` when ready and exits on SIGTERM.
  */
-import { appendFileSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs'
+import { appendFileSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import https from 'node:https'
 import type { AddressInfo } from 'node:net'
@@ -410,6 +410,10 @@ export async function startKubeStandin(options: KubeStandinOptions): Promise<Kub
       case 'DELETE': {
         if (!existing) throw notFound(res, name)
         store.delete(res, r.namespace, name)
+        if (res.plural === 'nodes' && options.nodesDir) {
+          // k3s deletes a node's password secret with its Node: the machine may register anew.
+          rmSync(join(options.nodesDir, `${name}.json`), { force: true })
+        }
         if (res.plural === 'customresourcedefinitions' && existing.spec?.names?.plural) {
           store.removeResource(existing.spec.group, existing.spec.names.plural)
         }
