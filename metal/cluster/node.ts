@@ -186,7 +186,8 @@ export async function uninstallNode(session: SshSession, role: 'server' | 'agent
     [
       sh`systemctl disable --now ${unit} 2>/dev/null || true`,
       // k3s leaves containers running when its service stops (KillMode=process): end them too.
-      sh`if [ -x ${K3S_BINARY} ]; then pkill -f 'containerd-shim-runc' || true; fi`,
+      // (The bracket keeps pkill from matching this very script, whose text holds the pattern.)
+      sh`if [ -x ${K3S_BINARY} ]; then pkill -f '[c]ontainerd-shim-runc' || true; fi`,
       sh`rm -f ${unitPath(role)} /etc/systemd/system/multi-user.target.wants/${`${unit}.service`}`,
       'systemctl daemon-reload',
       sh`rm -rf /etc/rancher/k3s /var/lib/rancher/k3s /var/lib/kubelet /run/k3s ${K3S_BINARY} ${SYSCTL_FILE} ${MODULES_FILE}`,

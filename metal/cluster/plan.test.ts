@@ -221,3 +221,11 @@ test('the token: stored wins, else adopted from a member, else a new one; a mism
     'stored',
   )
 })
+
+test('node remove refuses a machine not in the config, and the only server', async () => {
+  const { checkRemoval } = await import('./remove.ts')
+  const config = { machines: [servers[0], agent] } as unknown as Parameters<typeof checkRemoval>[0]
+  assert.throws(() => checkRemoval(config, 'nope'), /not in homelab\.yaml's machines \(a, w\)/)
+  assert.throws(() => checkRemoval(config, 'a'), /it is the only server/)
+  assert.equal(checkRemoval(config, 'w').name, 'w')
+})
