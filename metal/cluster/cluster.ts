@@ -210,6 +210,7 @@ export async function buildCluster(options: ClusterOptions): Promise<NodeOutcome
           endpoint,
           endpointIsVip: plan.endpointIsVip,
           report: reporter(run),
+          onUpload: uploadProgress(run.machine.name, events),
         })
       } catch (error) {
         fail(run, error)
@@ -297,6 +298,18 @@ export async function buildCluster(options: ClusterOptions): Promise<NodeOutcome
   const outcomes = outcomesOf(runs)
   events({ type: 'cluster.summary', nodes: outcomes })
   return outcomes
+}
+
+/** Upload progress as live-line details, every 10 %. */
+function uploadProgress(node: string, events: (event: ClusterEvent) => void) {
+  let shown = -1
+  return (transferred: number, total: number) => {
+    const tenth = total > 0 ? Math.floor((transferred / total) * 10) : 10
+    if (tenth === shown) return
+    shown = tenth
+    const detail = `uploading ${(transferred / 2 ** 20).toFixed(0)} of ${(total / 2 ** 20).toFixed(0)} MiB`
+    events({ type: 'node.step', node, step: 'k3s binary', status: 'running', detail })
+  }
 }
 
 function outcomesOf(runs: Map<string, NodeRun>): NodeOutcome[] {
