@@ -115,7 +115,7 @@ export const cluster: CommandRun = async (context) => {
           event.node,
           event.step,
           event.status === 'running'
-            ? '...'
+            ? (event.detail ?? '...')
             : `${event.status}${event.detail === undefined ? '' : `: ${event.detail}`}`,
         )
         return
