@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { type ChildProcess, spawn } from 'node:child_process'
-import { mkdir, mkdtemp, readFile, rm, utimes, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -86,8 +86,10 @@ test('kube-standin.ts as a CLI (stand-in API server) writes a k3s-shaped kubecon
     assert.equal(await deleteNode(kube, 'metal0'), true)
     await new Promise((r) => setTimeout(r, 250))
     assert.deepEqual(await listNodes(kube), [], 'a deleted node came back while its file was unchanged')
-    const later = new Date(Date.now() + 5000)
-    await utimes(nodeFile, later, later)
+    // k3s deletes the node's password secret with it: the stand-in removes its file, and a
+    // machine that registers again writes a new one
+    await assert.rejects(stat(nodeFile), { code: 'ENOENT' })
+    await writeFile(nodeFile, JSON.stringify({ name: 'metal0', role: 'server', ip: '10.1.2.10' }))
     await until('metal0 re-registered', async () => (await listNodes(kube)).some((n) => n.name === 'metal0'))
 
     const log = (await readFile(join(dir, 'requests.jsonl'), 'utf8')).trim().split('\n')

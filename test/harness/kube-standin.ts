@@ -58,7 +58,21 @@ export interface KubeStandinOptions {
   crdEstablishAfterMs?: number
   /** How often nodesDir is read. @default 100 */
   nodesPollMs?: number
+  /**
+   * Time from a Deployment's or StatefulSet's creation to its status showing it rolled out
+   * (Deployment Available=True, StatefulSet readyReplicas = replicas), as if its pods ran. @default 200
+   */
+  workloadReadyAfterMs?: number
 }
+
+/** What a stand-in service answers through the API server's service proxy. */
+export interface StandinProxyAnswer {
+  status: number
+  body: unknown
+}
+
+/** Answers requests to `/api/v1/namespaces/NS/services/NAME[:PORT]/proxy/PATH` (PATH starts with /). */
+export type StandinServiceProxy = (path: string, method: string) => StandinProxyAnswer
 
 export interface StandinRequest {
   time: string
@@ -81,6 +95,11 @@ export interface KubeStandin {
   requests(): StandinRequest[]
   /** Registers (or re-registers) a node, Ready=False until its delay passes. */
   addNode(node: StandinNode): void
+  /**
+   * Stands in for a service behind the API server's service proxy (`service` as in the URL,
+   * e.g. `gitea-http:3000`); undefined removes it. Without one the proxy answers 404 (no such service).
+   */
+  setServiceProxy(namespace: string, service: string, handler: StandinServiceProxy | undefined): void
   close(): Promise<void>
 }
 
@@ -106,6 +125,8 @@ export async function startKubeStandin(options: KubeStandinOptions): Promise<Kub
   const host = options.host ?? '127.0.0.1'
   const readyAfterMs = options.readyAfterMs ?? 1000
   const crdDelay = options.crdEstablishAfterMs ?? 200
+  const workloadDelay = options.workloadReadyAfterMs ?? 200
+  const proxies = new Map<string, StandinServiceProxy>()
   mkdirSync(options.dir, { recursive: true })
   const certs = await makeStandinCerts(options.dir, [host])
   const kubeconfig = readFileSync(join(options.dir, 'kubeconfig.yaml'), 'utf8')
@@ -242,7 +263,38 @@ export async function startKubeStandin(options: KubeStandinOptions): Promise<Kub
     }
     const stored = store.put(obj, route.version)
     if (isCrd && created) establishLater(stored)
+    if (created && (route.res.plural === 'deployments' || route.res.plural === 'statefulsets'))
+      rollOutLater(route.res, stored)
     return stored
+  }
+
+  /** No controllers run: a new Deployment or StatefulSet reports itself rolled out after a delay. */
+  function rollOutLater(res: StandinResource, created: Json): void {
+    later(workloadDelay, () => {
+      const current = store.get(res, created.metadata.namespace, created.metadata.name)
+      if (!current || current.metadata.uid !== created.metadata.uid) return
+      const replicas = current.spec?.replicas ?? 1
+      current.status =
+        res.plural === 'deployments'
+          ? {
+              observedGeneration: 1,
+              replicas,
+              updatedReplicas: replicas,
+              readyReplicas: replicas,
+              availableReplicas: replicas,
+              conditions: [
+                {
+                  type: 'Available',
+                  status: 'True',
+                  reason: 'MinimumReplicasAvailable',
+                  message: 'Deployment has minimum availability.',
+                  lastTransitionTime: now(),
+                },
+              ],
+            }
+          : { observedGeneration: 1, replicas, readyReplicas: replicas, currentReplicas: replicas }
+      store.put(current)
+    })
   }
 
   function route(segments: string[]): Route | Json {
@@ -463,6 +515,10 @@ export async function startKubeStandin(options: KubeStandinOptions): Promise<Kub
           const merged = mergePatch(existing ?? {}, obj)
           merged.metadata.name = name
           if (res.namespaced) merged.metadata.namespace = r.namespace
+          if (existing && unchangedByApply(existing, merged, manager)) {
+            // as the real API: an apply that changes nothing writes nothing (same resourceVersion)
+            return [200, existing]
+          }
           const fields = (existing?.metadata.managedFields ?? []).filter((f: Json) => f.manager !== manager)
           fields.push({
             manager,
@@ -527,6 +583,14 @@ export async function startKubeStandin(options: KubeStandinOptions): Promise<Kub
         out = 'ok'
       } else if (url.pathname === '/version') {
         out = { major: '1', minor: '33', gitVersion: KUBELET_VERSION, platform: 'linux/amd64' }
+      } else if (isServiceProxy(segments)) {
+        const [ns, service] = [segments[3] as string, segments[5] as string]
+        const handler = proxies.get(`${ns}/${service}`)
+        if (!handler) throw status(404, 'NotFound', `services "${service.split(':')[0]}" not found`)
+        const rest = url.pathname.split('/').slice(8).join('/')
+        const answer = handler(`/${rest}`, method)
+        code = answer.status
+        out = answer.body
       } else if (segments[0] === 'api' || segments[0] === 'apis') {
         const found = route(segments)
         if (found.res)
@@ -599,6 +663,10 @@ export async function startKubeStandin(options: KubeStandinOptions): Promise<Kub
     store,
     requests: () => [...log],
     addNode,
+    setServiceProxy(namespace, service, handler) {
+      if (handler) proxies.set(`${namespace}/${service}`, handler)
+      else proxies.delete(`${namespace}/${service}`)
+    },
     close: () =>
       new Promise<void>((resolve) => {
         if (poll) clearInterval(poll)
@@ -608,6 +676,25 @@ export async function startKubeStandin(options: KubeStandinOptions): Promise<Kub
         server.closeAllConnections()
       }),
   }
+}
+
+/** `/api/v1/namespaces/NS/services/NAME/proxy[/...]`. */
+function isServiceProxy(segments: string[]): boolean {
+  return (
+    segments[0] === 'api' &&
+    segments[1] === 'v1' &&
+    segments[2] === 'namespaces' &&
+    segments[4] === 'services' &&
+    segments[6] === 'proxy' &&
+    segments.length >= 7
+  )
+}
+
+/** True when an apply by `manager` leaves the object as it was (managedFields aside) and the manager already owned fields. */
+function unchangedByApply(existing: Json, merged: Json, manager: string): boolean {
+  const owned = (existing.metadata.managedFields ?? []).some((f: Json) => f.manager === manager)
+  const strip = (o: Json) => ({ ...o, metadata: { ...o.metadata, managedFields: undefined } })
+  return owned && JSON.stringify(strip(existing)) === JSON.stringify(strip(merged))
 }
 
 function usage(message: string): never {
