@@ -80,6 +80,38 @@ export const COMMANDS: readonly CommandSpec[] = [
     load: async () => (await import('./cluster.ts')).cluster,
   },
   {
+    name: 'bootstrap',
+    summary: 'install ArgoCD (pinned manifest) and the root app that deploys every layer',
+    description:
+      'Applies the pinned ArgoCD install manifest (bootstrap/argocd/upstream.yaml, sha256-verified) through\n' +
+      'the Kubernetes API with server-side apply (field manager argocd-controller): namespace argocd, the\n' +
+      'CRDs (waits until Established), the rest (waits until the Deployments are Available), then the root\n' +
+      'Application with the settings from homelab.yaml. It follows the in-cluster Gitea once Gitea serves\n' +
+      'the repo, else the seed. Re-running changes nothing and recreates a deleted root app.\n' +
+      '--pin-argocd downloads the manifest and writes its sha256 into upstream.yaml (review, then commit).',
+    options: {
+      state: { type: 'string' },
+      timeout: { type: 'string' },
+      'pin-argocd': { type: 'boolean' },
+    },
+    optionHelp: [
+      '      --state DIR        [string] where state is kept, the kubeconfig included (default: .state beside the config)',
+      '      --timeout S        [number] seconds each wait may take (CRDs Established, workloads ready) (default: 600)',
+      '      --pin-argocd       [boolean] download the manifest, print its sha256 and write it into upstream.yaml',
+    ],
+    load: async () => (await import('./bootstrap.ts')).bootstrap,
+  },
+  {
+    name: 'status',
+    summary: 'nodes, ArgoCD Applications (sync, health) and the ingress URLs',
+    description:
+      'Reads the cluster through the Kubernetes API: each node (Ready or not), each ArgoCD Application\n' +
+      'with its sync and health status, and every ingress host as https://HOST.',
+    options: { state: { type: 'string' } },
+    optionHelp: ['      --state DIR        [string] where state is kept (default: .state beside the config)'],
+    load: async () => (await import('./bootstrap.ts')).status,
+  },
+  {
     name: 'kubeconfig',
     summary: 'print the export KUBECONFIG=... line for the cluster',
     description:

@@ -1,0 +1,350 @@
+/**
+ * `homelab bootstrap`: ArgoCD from its pinned install manifest, then the root app, through the
+ * Kubernetes API (no kubectl, no helm). See docs/gitops.md.
+ *
+ *   1. the manifest, verified against bootstrap/argocd/upstream.yaml (refused when unpinned)
+ *   2. namespace argocd
+ *   3. the CRDs (server-side apply, field manager argocd-controller, force), then wait until
+ *      every one is Established
+ *   4. everything else, namespaced objects into argocd, our ArgoCD settings merged into its
+ *      ConfigMaps; then wait until the Deployments are Available and the StatefulSets ready
+ *   5. the root Application, following the in-cluster Gitea once it serves the repo, else the seed
+ *
+ * Every apply reports created, changed or unchanged (same resourceVersion before and after):
+ * a second run changes nothing, and recreates a deleted root app.
+ */
+import type { Derived } from '../core/config/checks.ts'
+import type { Config } from '../core/config/schema.ts'
+import { KubeApiError, type KubeClient, type KubeObject } from '../core/kube/client.ts'
+import type { IsoProgress } from '../metal/os/iso-cache.ts'
+import { ensureArgocdManifest, readUpstream, splitManifest, UPSTREAM_FILE } from './argocd/manifest.ts'
+import { type ClusterSettings, clusterSettings, giteaRepoURL } from './settings.ts'
+
+/** The manager ArgoCD's own server-side apply uses: ArgoCD adopts what bootstrap applied. */
+export const FIELD_MANAGER = 'argocd-controller'
+export const ARGOCD_NAMESPACE = 'argocd'
+export const ROOT_APP = 'root'
+/** The root chart's folder in the repo (docs/gitops.md). */
+export const ROOT_PATH = 'bootstrap/root'
+
+/**
+ * ArgoCD settings as the seed configures them, merged into the install's ConfigMaps before they
+ * are applied (so the pods start with them, and one apply per object keeps the field set whole):
+ * the server runs behind the ingress (TLS ends there), diffs are computed server-side. Metrics:
+ * the install manifest already serves them (argocd-metrics, argocd-server-metrics, repo-server :8084).
+ */
+export const ARGOCD_SETTINGS: Readonly<Record<string, Readonly<Record<string, string>>>> = {
+  'argocd-cmd-params-cm': {
+    'server.insecure': 'true',
+    'controller.diff.server.side': 'true',
+  },
+}
+
+export const BOOTSTRAP_DEFAULTS = { timeoutMs: 600_000, pollMs: 1000 } as const
+
+export type BootstrapStep =
+  | 'manifest'
+  | 'namespace'
+  | 'crds'
+  | 'established'
+  | 'install'
+  | 'available'
+  | 'source'
+  | 'root'
+
+export type ApplyResult = 'created' | 'changed' | 'unchanged'
+
+export type BootstrapEvent =
+  | { type: 'bootstrap.manifest'; version: string; url: string; path: string; objects: number }
+  | { type: 'bootstrap.download'; detail: string }
+  | { type: 'bootstrap.step'; step: BootstrapStep; status: 'running' | 'done'; detail: string }
+  | {
+      type: 'bootstrap.object'
+      step: BootstrapStep
+      kind: string
+      name: string
+      namespace?: string
+      result: ApplyResult
+    }
+  | { type: 'bootstrap.waiting'; step: BootstrapStep; pending: { name: string; lastSeen: string }[] }
+  | { type: 'bootstrap.source'; source: 'seed' | 'gitea'; repoURL: string; detail: string }
+  | {
+      type: 'bootstrap.summary'
+      version: string
+      created: number
+      changed: number
+      unchanged: number
+      root: ApplyResult
+      source: 'seed' | 'gitea'
+      repoURL: string
+    }
+
+export interface BootstrapOptions {
+  readonly api: KubeClient
+  readonly config: Config
+  readonly derived: Derived
+  /** `.cache/argocd` */
+  readonly cacheDir: string
+  /** @default bootstrap/argocd/upstream.yaml */
+  readonly upstreamFile?: string
+  readonly events?: (event: BootstrapEvent) => void
+  /** Each wait (CRDs Established, workloads Available). @default 600 000 */
+  readonly timeoutMs?: number
+  /** @default 1000 */
+  readonly pollMs?: number
+  readonly fetch?: typeof fetch
+  readonly signal?: AbortSignal
+}
+
+export interface BootstrapResult {
+  readonly version: string
+  readonly objects: readonly { kind: string; name: string; namespace?: string; result: ApplyResult }[]
+  readonly root: ApplyResult
+  readonly source: 'seed' | 'gitea'
+  readonly settings: ClusterSettings
+}
+
+const isCrd = (o: KubeObject) =>
+  o.kind === 'CustomResourceDefinition' && o.apiVersion.startsWith('apiextensions.k8s.io/')
+
+type Condition = { type?: string; status?: string; reason?: string; message?: string }
+const conditionOf = (o: KubeObject | undefined, type: string): Condition | undefined =>
+  ((o?.status as { conditions?: Condition[] } | undefined)?.conditions ?? []).find((c) => c.type === type)
+
+function describe(c: Condition | undefined, type: string): string {
+  if (c === undefined) return `no ${type} condition yet`
+  return `${type}=${c.status}${c.reason ? `: ${c.reason}` : ''}${c.message ? ` (${c.message})` : ''}`
+}
+
+export async function bootstrap(options: BootstrapOptions): Promise<BootstrapResult> {
+  const { api } = options
+  const emit = options.events ?? (() => {})
+  const timeoutMs = options.timeoutMs ?? BOOTSTRAP_DEFAULTS.timeoutMs
+  const pollMs = options.pollMs ?? BOOTSTRAP_DEFAULTS.pollMs
+  const step = (s: BootstrapStep, status: 'running' | 'done', detail: string) =>
+    emit({ type: 'bootstrap.step', step: s, status, detail })
+
+  // 1. the manifest: pinned, verified, before the cluster is touched
+  const upstream = await readUpstream(options.upstreamFile ?? UPSTREAM_FILE)
+  step('manifest', 'running', `ArgoCD ${upstream.version}`)
+  const manifest = await ensureArgocdManifest({
+    upstream,
+    cacheDir: options.cacheDir,
+    ...(options.fetch === undefined ? {} : { fetch: options.fetch }),
+    progress: (e: IsoProgress) => {
+      if (e.type === 'iso.download')
+        emit({
+          type: 'bootstrap.download',
+          detail: `downloading ${(e.received / 2 ** 20).toFixed(1)} MiB${e.total === undefined ? '' : ` of ${(e.total / 2 ** 20).toFixed(1)} MiB`}`,
+        })
+    },
+  })
+  const objects = splitManifest(manifest.text)
+  emit({
+    type: 'bootstrap.manifest',
+    version: upstream.version,
+    url: upstream.url,
+    path: manifest.path,
+    objects: objects.length,
+  })
+  step('manifest', 'done', `${objects.length} objects, sha256 verified`)
+  const results: { kind: string; name: string; namespace?: string; result: ApplyResult }[] = []
+
+  const apply = async (s: BootstrapStep, obj: KubeObject): Promise<ApplyResult> => {
+    options.signal?.throwIfAborted()
+    const path = await api.objectPath(obj)
+    const before = await api.get<KubeObject>(path)
+    const after = await api.apply<KubeObject>(path, obj, { fieldManager: FIELD_MANAGER, force: true })
+    const rv = (o: KubeObject | undefined) =>
+      (o?.metadata as { resourceVersion?: string } | undefined)?.resourceVersion
+    const result: ApplyResult =
+      before === undefined ? 'created' : rv(before) === rv(after) ? 'unchanged' : 'changed'
+    const ns = obj.metadata.namespace
+    emit({
+      type: 'bootstrap.object',
+      step: s,
+      kind: obj.kind,
+      name: obj.metadata.name,
+      ...(ns === undefined ? {} : { namespace: ns }),
+      result,
+    })
+    results.push({
+      kind: obj.kind,
+      name: obj.metadata.name,
+      ...(ns === undefined ? {} : { namespace: ns }),
+      result,
+    })
+    return result
+  }
+
+  const tally = (from: number) => {
+    const part = results.slice(from)
+    const n = (r: ApplyResult) => part.filter((x) => x.result === r).length
+    return `${n('created')} created, ${n('changed')} changed, ${n('unchanged')} unchanged`
+  }
+
+  /** Polls `check` (undefined = ready, else what was last seen) for each name until all are ready. */
+  const waitAll = async (
+    s: BootstrapStep,
+    names: string[],
+    check: (name: string) => Promise<string | undefined>,
+  ) => {
+    const deadline = Date.now() + timeoutMs
+    let pending = names
+    for (;;) {
+      const seen: { name: string; lastSeen: string }[] = []
+      for (const name of pending) {
+        const lastSeen = await check(name)
+        if (lastSeen !== undefined) seen.push({ name, lastSeen })
+      }
+      if (seen.length === 0) return
+      pending = seen.map((x) => x.name)
+      emit({ type: 'bootstrap.waiting', step: s, pending: seen })
+      if (Date.now() >= deadline) {
+        throw new Error(
+          `Cannot install ArgoCD: after ${Math.round(timeoutMs / 1000)} s, ${s === 'established' ? 'these CRDs are not Established' : 'these workloads are not ready'}: ` +
+            `${seen.map((x) => `${x.name} (${x.lastSeen})`).join(', ')}: ` +
+            (s === 'established'
+              ? 'check the API server (journalctl -u k3s -e on a server), then run `homelab bootstrap` again'
+              : 'check the pods: kubectl -n argocd get pods, kubectl -n argocd describe pod NAME (image pulls, node resources), then run `homelab bootstrap` again'),
+        )
+      }
+      await new Promise((r) => setTimeout(r, pollMs))
+      options.signal?.throwIfAborted()
+    }
+  }
+
+  // 2. namespace
+  step('namespace', 'running', ARGOCD_NAMESPACE)
+  const nsResult = await apply('namespace', {
+    apiVersion: 'v1',
+    kind: 'Namespace',
+    metadata: { name: ARGOCD_NAMESPACE },
+  })
+  step('namespace', 'done', `${ARGOCD_NAMESPACE}: ${nsResult}`)
+
+  // 3. CRDs, then Established
+  const crds = objects.filter(isCrd)
+  step('crds', 'running', `${crds.length} CustomResourceDefinitions`)
+  let mark = results.length
+  for (const crd of crds) await apply('crds', crd)
+  step('crds', 'done', tally(mark))
+  step('established', 'running', `${crds.length} CRDs`)
+  await waitAll(
+    'established',
+    crds.map((c) => c.metadata.name),
+    async (name) => {
+      const crd = await api.get<KubeObject>(`/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${name}`)
+      if (crd === undefined) return 'not found'
+      const c = conditionOf(crd, 'Established')
+      return c?.status === 'True' ? undefined : describe(c, 'Established')
+    },
+  )
+  api.invalidateDiscovery()
+  step('established', 'done', `${crds.length} CRDs Established`)
+
+  // 4. the rest, settings merged in; then the workloads
+  const rest = objects.filter((o) => !isCrd(o)).map((o) => structuredClone(o))
+  for (const [name, data] of Object.entries(ARGOCD_SETTINGS)) {
+    const cm = rest.find((o) => o.kind === 'ConfigMap' && o.apiVersion === 'v1' && o.metadata.name === name)
+    if (cm) cm.data = { ...(cm.data as Record<string, string> | undefined), ...data }
+    else rest.push({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name }, data: { ...data } })
+  }
+  step('install', 'running', `${rest.length} objects`)
+  mark = results.length
+  for (const obj of rest) {
+    const info = await api.resourceFor(obj.apiVersion, obj.kind)
+    if (info.namespaced && obj.metadata.namespace === undefined) obj.metadata.namespace = ARGOCD_NAMESPACE
+    await apply('install', obj)
+  }
+  step('install', 'done', tally(mark))
+  const workloads = rest.filter(
+    (o) => o.apiVersion === 'apps/v1' && (o.kind === 'Deployment' || o.kind === 'StatefulSet'),
+  )
+  step('available', 'running', `${workloads.length} workloads`)
+  const workloadKey = (o: KubeObject) =>
+    `${o.kind === 'Deployment' ? 'deployment' : 'statefulset'}/${o.metadata.name}`
+  await waitAll('available', workloads.map(workloadKey), async (key) => {
+    const obj = workloads.find((o) => workloadKey(o) === key) as KubeObject
+    const current = await api.get<KubeObject>(await api.objectPath(obj))
+    if (current === undefined) return 'not found'
+    if (obj.kind === 'Deployment') {
+      const c = conditionOf(current, 'Available')
+      return c?.status === 'True' ? undefined : describe(c, 'Available')
+    }
+    const ready = (current.status as { readyReplicas?: number } | undefined)?.readyReplicas ?? 0
+    return ready >= 1 ? undefined : `${ready} ready replicas`
+  })
+  step('available', 'done', `${workloads.length} workloads ready`)
+
+  // 5. the root app: Gitea once it serves the repo, else the seed
+  step('source', 'running', 'does the in-cluster Gitea serve the repo?')
+  const gitea = await giteaServesRepo(api, options.config.gitops.clusterRepo)
+  const source = gitea.serves ? 'gitea' : 'seed'
+  const repoURL = gitea.serves ? giteaRepoURL(options.config) : options.config.gitops.seed.url
+  emit({ type: 'bootstrap.source', source, repoURL, detail: gitea.detail })
+  step('source', 'done', `${source}: ${repoURL}`)
+  const settings = clusterSettings(options.config, options.derived, repoURL)
+  step('root', 'running', `Application ${ROOT_APP}`)
+  const root = await apply('root', rootApplication(settings))
+  step('root', 'done', `${root} (${ROOT_PATH} of ${repoURL} at ${settings.revision})`)
+
+  const n = (r: ApplyResult) => results.filter((x) => x.result === r).length
+  emit({
+    type: 'bootstrap.summary',
+    version: upstream.version,
+    created: n('created'),
+    changed: n('changed'),
+    unchanged: n('unchanged'),
+    root,
+    source,
+    repoURL,
+  })
+  return { version: upstream.version, objects: results, root, source, settings }
+}
+
+/** The Gitea API through the API server's service proxy: 200 with a non-empty repo means it serves it. */
+export async function giteaServesRepo(
+  api: KubeClient,
+  clusterRepo: string,
+): Promise<{ serves: boolean; detail: string }> {
+  const path = `/api/v1/namespaces/gitea/services/gitea-http:3000/proxy/api/v1/repos/${clusterRepo}`
+  try {
+    const repo = await api.request<{ empty?: boolean } | undefined>('GET', path)
+    if (repo?.empty === true)
+      return { serves: false, detail: `Gitea has ${clusterRepo}, still empty (migrating?)` }
+    return { serves: true, detail: `Gitea serves ${clusterRepo}` }
+  } catch (error) {
+    if (error instanceof KubeApiError) {
+      return {
+        serves: false,
+        detail: `Gitea does not serve ${clusterRepo} yet (${error.status} ${error.reason})`,
+      }
+    }
+    throw error
+  }
+}
+
+/** The root Application: bootstrap/root of the repo, with global.homelab as Helm values. */
+export function rootApplication(settings: ClusterSettings): KubeObject {
+  return {
+    apiVersion: 'argoproj.io/v1alpha1',
+    kind: 'Application',
+    metadata: { name: ROOT_APP, namespace: ARGOCD_NAMESPACE },
+    spec: {
+      project: 'default',
+      source: {
+        repoURL: settings.repoURL,
+        targetRevision: settings.revision,
+        path: ROOT_PATH,
+        helm: { valuesObject: { global: { homelab: settings } } },
+      },
+      destination: { server: 'https://kubernetes.default.svc', namespace: ARGOCD_NAMESPACE },
+      syncPolicy: {
+        automated: { prune: true, selfHeal: true },
+        retry: { limit: 10, backoff: { duration: '10s', factor: 2, maxDuration: '5m' } },
+        syncOptions: ['CreateNamespace=true', 'ServerSideApply=true'],
+      },
+    },
+  }
+}

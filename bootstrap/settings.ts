@@ -1,0 +1,50 @@
+/**
+ * The settings every component reads as `global.homelab` (docs/gitops.md, "Settings without
+ * find-and-replace"): computed from homelab.yaml, defaults and derived values included, and
+ * passed to ArgoCD as the root app's Helm values. No file in git holds them.
+ */
+import type { Derived } from '../core/config/checks.ts'
+import type { Config } from '../core/config/schema.ts'
+import { formatRange } from '../core/net/ipv4.ts'
+
+/** `global.homelab`: the contract in docs/gitops.md. */
+export interface ClusterSettings {
+  readonly domain: string
+  readonly timezone: string
+  readonly loadBalancerPool: string
+  readonly clusterIssuer: 'letsencrypt-staging' | 'letsencrypt-production' | 'homelab-selfsigned'
+  readonly repoURL: string
+  readonly revision: string
+  readonly seedRepoURL: string
+  readonly giteaRepoURL: string
+  readonly cloudflare?: { readonly zone: string; readonly accountId: string }
+}
+
+/** The in-cluster Gitea's URL of the cluster repo (`gitops.clusterRepo`), as ArgoCD reaches it. */
+export function giteaRepoURL(config: Config): string {
+  return `http://gitea-http.gitea.svc:3000/${config.gitops.clusterRepo}.git`
+}
+
+/** `global.homelab` for this config; `repoURL` is the repo the root app follows (seed or Gitea). */
+export function clusterSettings(config: Config, derived: Derived, repoURL: string): ClusterSettings {
+  if (derived.loadBalancerPool === undefined) {
+    throw new Error(
+      'Cannot compute the cluster settings: there is no load-balancer pool: set cluster.loadBalancerPool in homelab.yaml',
+    )
+  }
+  const letsencrypt = config.external?.letsencrypt
+  const cloudflare = config.external?.cloudflare
+  return {
+    domain: config.gitops.domain,
+    timezone: config.os.timezone,
+    loadBalancerPool: formatRange(derived.loadBalancerPool),
+    clusterIssuer: letsencrypt === undefined ? 'homelab-selfsigned' : `letsencrypt-${letsencrypt.server}`,
+    repoURL,
+    revision: config.gitops.seed.revision,
+    seedRepoURL: config.gitops.seed.url,
+    giteaRepoURL: giteaRepoURL(config),
+    ...(cloudflare === undefined
+      ? {}
+      : { cloudflare: { zone: cloudflare.zone, accountId: cloudflare.accountId } }),
+  }
+}
