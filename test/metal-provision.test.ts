@@ -114,6 +114,7 @@ test('homelab metal installs a machine woken over the network, records its host 
         join(root, 'bin/homelab'),
         'metal',
         '--skip-doctor',
+        '--skip-cluster',
         '--config',
         join(dir, 'homelab.yaml'),
         '--timeout',

@@ -88,6 +88,7 @@ async function makeLab(
         join(root, 'bin/homelab'),
         'metal',
         '--skip-doctor',
+        '--skip-cluster',
         '--config',
         join(dir, 'homelab.yaml'),
         '--kernel-args',

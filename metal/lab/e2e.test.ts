@@ -99,6 +99,7 @@ gitops: { seed: { url: "https://example.com/homelab" }, domain: lab.home.arpa }
     const started = Date.now()
     const metal = await homelab([
       'metal',
+      '--skip-cluster',
       '-c',
       file,
       '--kernel-args',
