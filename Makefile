@@ -5,11 +5,11 @@ NODE_BIN := $(shell tools/node24 --print-bin)
 export PATH := $(NODE_BIN):$(PATH)
 HOMELAB := bin/homelab
 
-.PHONY: default validate plan doctor metal cluster lab lab-down test check docs deps clean-deps
+.PHONY: default validate plan doctor metal cluster bootstrap status lab lab-down test check docs deps clean-deps
 
-# The whole flow. Its steps are added as the layers land: metal (netboot, install, then the
-# k3s cluster over SSH) today; bootstrap (ArgoCD) next.
-default: validate metal
+# The whole flow: metal (netboot, install, then the k3s cluster over SSH), then bootstrap
+# (ArgoCD and the root app, which deploys everything else from git).
+default: validate metal bootstrap
 
 deps: node_modules/.package-lock.json
 node_modules/.package-lock.json: package.json package-lock.json
@@ -33,6 +33,15 @@ metal: deps
 # Then: eval "$$(bin/homelab kubeconfig)"
 cluster: deps
 	$(HOMELAB) cluster
+
+# ArgoCD from its pinned manifest, then the root app (needs the kubeconfig `homelab cluster` wrote).
+# Safe to re-run: changes nothing when nothing changed; switches the root app to the in-cluster
+# Gitea once it serves the repo. `make status` shows nodes, Applications and URLs.
+bootstrap: deps
+	$(HOMELAB) bootstrap
+
+status: deps
+	$(HOMELAB) status
 
 # The main job on the built-in lab (root): `homelab lab up` builds a private network with a
 # home router and QEMU machines (installing what it needs on Debian), then `homelab metal`
