@@ -1,6 +1,6 @@
 import { access } from 'node:fs/promises'
 import { join } from 'node:path'
-import { pinArgocd, readUpstream } from '../../bootstrap/argocd/manifest.ts'
+import { ensureArgocdManifest, pinArgocd, readUpstream } from '../../bootstrap/argocd/manifest.ts'
 import { type BootstrapEvent, bootstrap as runBootstrap } from '../../bootstrap/bootstrap.ts'
 import { clusterStatus } from '../../bootstrap/bootstrap-status.ts'
 import { createKubeClient } from '../../core/kube/client.ts'
@@ -64,6 +64,9 @@ export const bootstrap: CommandRun = async (context) => {
     throw new UsageError('--timeout must be a whole number of seconds')
   const loaded = await loadAndReport(context)
   if (loaded === undefined) return false
+  const upstream = await readUpstream()
+  // an unpinned manifest is refused before anything else is looked at
+  if (upstream.sha256 === '') await ensureArgocdManifest({ upstream, cacheDir })
   const api = await kubeClient(context)
   const started = Date.now()
   let live: LiveLines | undefined
