@@ -14,10 +14,13 @@ export class HelmSubsetError extends Error {
   override name = 'HelmSubsetError'
   readonly file: string
   readonly line: number
+  /** The message without the location. */
+  readonly detail: string
   constructor(file: string, line: number, message: string, options?: ErrorOptions) {
     super(`${file}:${line}: ${message}`, options)
     this.file = file
     this.line = line
+    this.detail = message
   }
 }
 
