@@ -4,7 +4,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, test } from 'node:test'
-import { type Host, sh as run, TestNet, waitFor, within } from '../../test/harness/netns.ts'
+import { type Host, sh as run, sshdConfig, TestNet, waitFor, within } from '../../test/harness/netns.ts'
 import { sameHostKey } from './hostkey.ts'
 
 // One real OpenSSH server in namespace "node" (10.94.0.10); the client code runs in a Node
@@ -27,21 +27,13 @@ before(async () => {
   })
   await writeFile(
     join(dir, 'sshd_config'),
-    [
-      `HostKey ${join(dir, 'host_ed25519')}`,
-      `ListenAddress ${SERVER}`,
-      `PidFile ${join(dir, 'sshd.pid')}`,
-      'UsePAM no',
-      `AuthorizedKeysFile ${join(dir, 'authorized_keys')}`,
-      'StrictModes no',
-      'Subsystem sftp internal-sftp',
-      'PermitRootLogin prohibit-password',
-      'PasswordAuthentication no',
-      'KbdInteractiveAuthentication no',
-      'MaxStartups 50',
-      'LogLevel VERBOSE',
-      '',
-    ].join('\n'),
+    sshdConfig({
+      hostKey: join(dir, 'host_ed25519'),
+      listen: SERVER,
+      pidFile: join(dir, 'sshd.pid'),
+      authorizedKeys: join(dir, 'authorized_keys'),
+      extra: ['LogLevel VERBOSE'],
+    }),
   )
   hostPub = (await readFile(join(dir, 'host_ed25519.pub'), 'utf8')).trim()
   otherPub = (await readFile(join(dir, 'stranger_ed25519.pub'), 'utf8')).trim()

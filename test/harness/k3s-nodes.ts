@@ -29,7 +29,7 @@ import {
 } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { type Host, type NsProcess, sh, TestNet, waitFor } from './netns.ts'
+import { type Host, type NsProcess, sh, sshdConfig, TestNet, waitFor } from './netns.ts'
 
 const STANDIN_SRC = new URL('./standin/', import.meta.url).pathname
 /** Where the stand-ins keep their records, on the node. */
@@ -346,20 +346,12 @@ export class StandinNodes {
     node.hostKey = (await readFile(`${key}.pub`, 'utf8')).trim().split(' ').slice(0, 2).join(' ')
     await writeFile(
       join(this.dir, 'keys', node.name, 'sshd_config'),
-      [
-        `HostKey ${key}`,
-        `ListenAddress ${node.ip}`,
-        `PidFile ${join(this.dir, 'keys', node.name, 'sshd.pid')}`,
-        'UsePAM no',
-        `AuthorizedKeysFile ${join(this.dir, 'authorized_keys')}`,
-        'StrictModes no',
-        'Subsystem sftp internal-sftp',
-        'PermitRootLogin prohibit-password',
-        'PasswordAuthentication no',
-        'KbdInteractiveAuthentication no',
-        'MaxStartups 50',
-        '',
-      ].join('\n'),
+      sshdConfig({
+        hostKey: key,
+        listen: node.ip,
+        pidFile: join(this.dir, 'keys', node.name, 'sshd.pid'),
+        authorizedKeys: join(this.dir, 'authorized_keys'),
+      }),
     )
   }
 

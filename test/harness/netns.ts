@@ -277,3 +277,31 @@ export function spawnDnsmasq(
     ...(options.extra ?? []),
   ])
 }
+
+/**
+ * An sshd_config for a test OpenSSH server: root logs in with a key only, SFTP served in-process,
+ * every path in the test's own folder (nothing of the host's sshd is used).
+ */
+export function sshdConfig(options: {
+  hostKey: string
+  listen: string
+  pidFile: string
+  authorizedKeys: string
+  extra?: readonly string[]
+}): string {
+  return [
+    `HostKey ${options.hostKey}`,
+    `ListenAddress ${options.listen}`,
+    `PidFile ${options.pidFile}`,
+    'UsePAM no',
+    `AuthorizedKeysFile ${options.authorizedKeys}`,
+    'StrictModes no',
+    'Subsystem sftp internal-sftp',
+    'PermitRootLogin prohibit-password',
+    'PasswordAuthentication no',
+    'KbdInteractiveAuthentication no',
+    'MaxStartups 50',
+    ...(options.extra ?? []),
+    '',
+  ].join('\n')
+}
