@@ -190,6 +190,7 @@ test('bootstrap() applies namespace, CRDs, waits Established, the rest, waits Av
             timezone: 'UTC',
             loadBalancerPool: '10.77.0.224-10.77.0.254',
             clusterIssuer: 'homelab-selfsigned',
+            letsencryptEmail: '',
             repoURL: 'https://github.com/homelab-as-code/homelab',
             revision: 'main',
             seedRepoURL: 'https://github.com/homelab-as-code/homelab',

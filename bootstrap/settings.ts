@@ -13,6 +13,8 @@ export interface ClusterSettings {
   readonly timezone: string
   readonly loadBalancerPool: string
   readonly clusterIssuer: 'letsencrypt-staging' | 'letsencrypt-production' | 'homelab-selfsigned'
+  /** The ACME account e-mail; empty without Let's Encrypt (only the self-signed issuer is used then). */
+  readonly letsencryptEmail: string
   readonly repoURL: string
   readonly revision: string
   readonly seedRepoURL: string
@@ -39,6 +41,7 @@ export function clusterSettings(config: Config, derived: Derived, repoURL: strin
     timezone: config.os.timezone,
     loadBalancerPool: formatRange(derived.loadBalancerPool),
     clusterIssuer: letsencrypt === undefined ? 'homelab-selfsigned' : `letsencrypt-${letsencrypt.server}`,
+    letsencryptEmail: letsencrypt?.email ?? '',
     repoURL,
     revision: config.gitops.seed.revision,
     seedRepoURL: config.gitops.seed.url,
