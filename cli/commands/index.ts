@@ -6,7 +6,9 @@ export const COMMANDS: readonly CommandSpec[] = [
     summary: 'check homelab.yaml and print a summary',
     description:
       'Checks the config (syntax, every field, cross-field rules) and prints a summary: machines,\n' +
-      'DHCP mode, control-plane endpoint and the computed load-balancer pool. Exit 1 on any error.',
+      'DHCP mode, control-plane endpoint and the computed load-balancer pool. Then checks every\n' +
+      'component folder with these settings: Chart.yaml pins, the Helm template subset, manifests\n' +
+      'against their schemas, ingress hosts and issuer, unique namespaces. Exit 1 on any error.',
     load: async () => (await import('./validate.ts')).validate,
   },
   {
@@ -16,6 +18,22 @@ export const COMMANDS: readonly CommandSpec[] = [
       'Lists what `make` would do with this config: the PXE server, each machine and how it boots,\n' +
       'the cluster roles, and the Applications the root app would create from system/, platform/, apps/.',
     load: async () => (await import('./plan.ts')).planCommand,
+  },
+  {
+    name: 'new-service',
+    summary: 'scaffold a component: a wrapper chart pinning an upstream chart, with its ingress',
+    description:
+      'Writes <layer>/NAME/: Chart.yaml pinning CHART at the exact VERSION from REPO (https:// or oci://)\n' +
+      'plus homelab-lib, values.yaml (the upstream values under CHART, its ingress off; an ingress at\n' +
+      'NAME.<domain> with TLS) and templates/ingresses.yaml. Refuses an existing name (in any layer), a\n' +
+      'name that is not a DNS label and a version that is not exact. Then: homelab validate.',
+    usage: 'NAME --chart REPO/CHART@VERSION [--layer LAYER]',
+    options: { chart: { type: 'string' }, layer: { type: 'string' } },
+    optionHelp: [
+      '      --chart REF        [string] REPO/CHART@VERSION, e.g. https://charts.example.com/web@1.2.3 (required)',
+      '      --layer LAYER      [string] system, platform or apps (default: apps)',
+    ],
+    load: async () => (await import('./new-service.ts')).newService,
   },
   {
     name: 'doctor',

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs'
 import { homedir } from 'node:os'
-import { dirname, resolve } from 'node:path'
+import { dirname, join, resolve } from 'node:path'
 import { summarize } from '../../core/config/summary.ts'
 import type { CommandRun } from '../command.ts'
 import { loadAndReport } from './load-config.ts'
@@ -20,6 +20,37 @@ export const validate: CommandRun = async (context) => {
       message: `"${key}" does not exist yet (${key.startsWith('.state/lab/') ? 'the lab makes it: `homelab lab up`' : `create it: \`ssh-keygen -t ed25519 -f ${keyPath.replace(/\.pub$/, '')}\``})`,
     })
   }
+  const componentsOk = await validateComponentFolders(context, loaded)
   context.emit(summarize(loaded))
-  return true
+  return componentsOk
+}
+
+/** The component folders (docs/gitops.md), checked with the settings from this config: one diagnostic per problem. */
+async function validateComponentFolders(
+  context: Parameters<CommandRun>[0],
+  loaded: NonNullable<Awaited<ReturnType<typeof loadAndReport>>>,
+): Promise<boolean> {
+  const { clusterSettings } = await import('../../bootstrap/settings.ts')
+  const { validateComponents } = await import('../../bootstrap/validate/components.ts')
+  let settings: ReturnType<typeof clusterSettings>
+  try {
+    settings = clusterSettings(loaded.config, loaded.derived, loaded.config.gitops.seed.url)
+  } catch (cause) {
+    context.emit({ type: 'error', message: (cause as Error).message })
+    return false
+  }
+  const { problems } = await validateComponents(context.repoRoot, settings)
+  for (const problem of problems) {
+    const located = /^(.*):(\d+)$/.exec(problem.file)
+    context.emit({
+      type: 'config.diagnostic',
+      severity: 'error',
+      file: join(context.repoRoot, located?.[1] ?? problem.file),
+      line: located === null ? 0 : Number(located[2]),
+      column: located === null ? 0 : 1,
+      field: '',
+      message: problem.message,
+    })
+  }
+  return problems.length === 0
 }
