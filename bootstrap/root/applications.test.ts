@@ -8,6 +8,9 @@ import { discoverApps } from './discover.ts'
 
 const repo = join(import.meta.dirname, '../..')
 
+// biome-ignore lint/suspicious/noExplicitAny: the tests read nested manifest fields
+type Manifest = Record<string, any>
+
 async function settings() {
   const { config, derived } = await loadConfig(join(repo, 'homelab.yaml'))
   return clusterSettings(config, derived, config.gitops.seed.url)
@@ -15,7 +18,7 @@ async function settings() {
 
 test('renderRoot() renders one ApplicationSet per layer with its wave, generator and sync policy', async () => {
   const s = await settings()
-  const sets = (await renderRoot(repo, s)).map((m) => m.manifest as Record<string, any>)
+  const sets = (await renderRoot(repo, s)).map((m) => m.manifest as Manifest)
   assert.deepEqual(
     sets.map((a) => `${a.metadata.name} ${a.metadata.annotations['argocd.argoproj.io/sync-wave']}`),
     ['bootstrap 0', 'system 1', 'platform 2', 'apps 3'],
@@ -43,7 +46,7 @@ test('generateApplications() yields exactly the shipped Applications, matching d
   const s = await settings()
   const apps = await generateApplications(repo, s)
   const lines = apps.map((a) => {
-    const app = a.application as Record<string, any>
+    const app = a.application as Manifest
     return `${app.metadata.labels['homelab.dev/layer']} ${app.metadata.name} ${app.spec.destination.namespace} ${app.spec.source.path}`
   })
   assert.deepEqual(
@@ -74,7 +77,7 @@ test('generateApplications() yields exactly the shipped Applications, matching d
     lines,
     'discoverApps() evaluates the same generators',
   )
-  const root = apps.find((a) => a.path === 'bootstrap/root')?.application as Record<string, any>
+  const root = apps.find((a) => a.path === 'bootstrap/root')?.application as Manifest
   assert.deepEqual(root.spec.source, {
     repoURL: s.repoURL,
     targetRevision: s.revision,
