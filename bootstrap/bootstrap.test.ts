@@ -20,6 +20,7 @@ import { loadKubeconfig, rewriteKubeconfigServer } from '../core/kube/kubeconfig
 import { type KubeStandin, startKubeStandin } from '../test/harness/kube-standin.ts'
 import { ArgocdPinError } from './argocd/manifest.ts'
 import { type BootstrapEvent, type BootstrapOptions, bootstrap, FIELD_MANAGER } from './bootstrap.ts'
+import { generateApplications } from './root/applications.ts'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const FIXTURE = fileURLToPath(new URL('argocd/fixtures/standin-install.yaml', import.meta.url))
@@ -203,8 +204,18 @@ test('bootstrap() applies namespace, CRDs, waits Established, the rest, waits Av
   assert.deepEqual(spec.syncPolicy, {
     automated: { prune: true, selfHeal: true },
     retry: { limit: 10, backoff: { duration: '10s', factor: 2, maxDuration: '5m' } },
-    syncOptions: ['CreateNamespace=true', 'ServerSideApply=true'],
+    syncOptions: ['CreateNamespace=true', 'ServerSideApply=true', 'SkipDryRunOnMissingResource=true'],
   })
+  // The root app is exactly the one the root chart generates for itself: self-management is a no-op.
+  const generated = (await generateApplications(ROOT, result.settings)).find(
+    (a) => a.path === 'bootstrap/root',
+  )
+  const { metadata: _m, status: _s, ...applied } = root as KubeObject & { status?: unknown }
+  assert.ok(generated !== undefined && root !== undefined)
+  const { metadata: gm, ...want } = generated.application as unknown as KubeObject
+  assert.deepEqual(applied, want)
+  assert.deepEqual((root.metadata.labels as Record<string, string>)['homelab.dev/layer'], 'bootstrap')
+  assert.equal(gm.name, 'root')
 })
 
 test('bootstrap() run again changes nothing: no resourceVersion moves, the cached manifest is reused', async () => {

@@ -13,11 +13,13 @@
  * Every apply reports created, changed or unchanged (same resourceVersion before and after):
  * a second run changes nothing, and recreates a deleted root app.
  */
+import { fileURLToPath } from 'node:url'
 import type { Derived } from '../core/config/checks.ts'
 import type { Config } from '../core/config/schema.ts'
 import { KubeApiError, type KubeClient, type KubeObject } from '../core/kube/client.ts'
 import type { IsoProgress } from '../metal/os/iso-cache.ts'
 import { ensureArgocdManifest, readUpstream, splitManifest, UPSTREAM_FILE } from './argocd/manifest.ts'
+import { generateApplications } from './root/applications.ts'
 import { type ClusterSettings, clusterSettings, giteaRepoURL } from './settings.ts'
 
 /** The manager ArgoCD's own server-side apply uses: ArgoCD adopts what bootstrap applied. */
@@ -79,8 +81,13 @@ export type BootstrapEvent =
       repoURL: string
     }
 
+/** The project's own checkout: bootstrap/root is rendered from it. */
+const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url))
+
 export interface BootstrapOptions {
   readonly api: KubeClient
+  /** The repo whose bootstrap/root chart is rendered. @default this checkout */
+  readonly repoRoot?: string
   readonly config: Config
   readonly derived: Derived
   /** `.cache/argocd` */
@@ -286,7 +293,7 @@ export async function bootstrap(options: BootstrapOptions): Promise<BootstrapRes
   step('source', 'done', `${source}: ${repoURL}`)
   const settings = clusterSettings(options.config, options.derived, repoURL)
   step('root', 'running', `Application ${ROOT_APP}`)
-  const root = await apply('root', rootApplication(settings))
+  const root = await apply('root', await rootApplication(options.repoRoot ?? PROJECT_ROOT, settings))
   step('root', 'done', `${root} (${ROOT_PATH} of ${repoURL} at ${settings.revision})`)
 
   const n = (r: ApplyResult) => results.filter((x) => x.result === r).length
@@ -325,26 +332,16 @@ export async function giteaServesRepo(
   }
 }
 
-/** The root Application: bootstrap/root of the repo, with global.homelab as Helm values. */
-export function rootApplication(settings: ClusterSettings): KubeObject {
-  return {
-    apiVersion: 'argoproj.io/v1alpha1',
-    kind: 'Application',
-    metadata: { name: ROOT_APP, namespace: ARGOCD_NAMESPACE },
-    spec: {
-      project: 'default',
-      source: {
-        repoURL: settings.repoURL,
-        targetRevision: settings.revision,
-        path: ROOT_PATH,
-        helm: { valuesObject: { global: { homelab: settings } } },
-      },
-      destination: { server: 'https://kubernetes.default.svc', namespace: ARGOCD_NAMESPACE },
-      syncPolicy: {
-        automated: { prune: true, selfHeal: true },
-        retry: { limit: 10, backoff: { duration: '10s', factor: 2, maxDuration: '5m' } },
-        syncOptions: ['CreateNamespace=true', 'ServerSideApply=true'],
-      },
-    },
+/**
+ * The root Application: exactly the one the root chart generates for bootstrap/root (so that,
+ * once ArgoCD renders the root chart, the root app managing itself is a no-op).
+ */
+export async function rootApplication(repoRoot: string, settings: ClusterSettings): Promise<KubeObject> {
+  const generated = (await generateApplications(repoRoot, settings)).find((a) => a.path === ROOT_PATH)
+  if (generated === undefined) {
+    throw new Error(
+      `Cannot bootstrap: the root chart generates no Application for ${ROOT_PATH} (check bootstrap/root/values.yaml)`,
+    )
   }
+  return generated.application as unknown as KubeObject
 }
