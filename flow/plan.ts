@@ -7,6 +7,19 @@ import type { LoadedConfig } from '../core/config/load.ts'
 import type { EventSink } from '../core/log/events.ts'
 import { formatRange } from '../core/net/ipv4.ts'
 import { bootMethodOf } from '../metal/boot-methods.ts'
+import { type NodeFacts, planCluster } from '../metal/cluster/plan.ts'
+
+/** A machine as `homelab plan` assumes it: installed, holding no cluster. */
+const NO_CLUSTER: NodeFacts = {
+  arch: 'x86_64',
+  etcdMember: false,
+  agentData: false,
+  active: false,
+  configText: undefined,
+  token: undefined,
+  serverToken: undefined,
+  binarySha256: undefined,
+}
 
 export async function plan(loaded: LoadedConfig, repoRoot: string, emit: EventSink): Promise<void> {
   const { config, derived } = loaded
@@ -40,11 +53,21 @@ export async function plan(loaded: LoadedConfig, repoRoot: string, emit: EventSi
       `${agents.length > 0 ? `, ${agents.length} agent(s) ${agents.map((m) => m.name).join(', ')}` : ''}; ` +
       'the server that initialises is chosen by probing for an existing cluster, never by list order',
   )
-  for (const m of config.machines) {
+  // What `homelab cluster` would do on machines that hold no cluster yet (it probes them first:
+  // servers that already hold one keep it, and then nobody initialises).
+  const fresh = planCluster(
+    config.machines,
+    config.cluster.endpoint,
+    new Map(config.machines.map((m) => [m.name, NO_CLUSTER])),
+  )
+  for (const node of fresh.nodes) {
+    const m = node.machine
     step(
       'cluster',
-      m.role === 'server' ? 'join-server' : 'join-agent',
-      `join as ${m.role} through ${config.cluster.endpoint}`,
+      node.phase === 'init' ? 'init' : m.role === 'server' ? 'join-server' : 'join-agent',
+      node.phase === 'init'
+        ? 'initialises the cluster, unless a server already holds one'
+        : `joins as ${m.role} through ${fresh.joinAddress}${m.role === 'server' ? ' (servers one at a time)' : ''}`,
       m.name,
     )
   }
