@@ -47,6 +47,16 @@ export async function isRunning(pid: number | undefined, marker: string): Promis
 }
 
 /**
+ * isRunning(), read twice 200 ms apart when the first read says no: while a just-started
+ * process execs its program, its command line can read empty for a moment.
+ */
+export async function runningAfterStart(pid: number, marker: string): Promise<boolean> {
+  if (await isRunning(pid, marker)) return true
+  await sleep(200)
+  return isRunning(pid, marker)
+}
+
+/**
  * Ends the process by PID when it is still the one we started (its command line contains
  * `marker`): SIGTERM, then SIGKILL after graceMs. Resolves when it is gone; true if it ran.
  */

@@ -17,7 +17,7 @@ import { join, resolve } from 'node:path'
 import type { Derived } from '../../core/config/checks.ts'
 import type { Config } from '../../core/config/schema.ts'
 import { formatCidr, formatIPv4, maskOf, parseIPv4, type Subnet } from '../../core/net/ipv4.ts'
-import { ip, isRunning, run, startDaemon, stopProcess, waitUntil } from './_process.ts'
+import { ip, isRunning, run, runningAfterStart, startDaemon, stopProcess, waitUntil } from './_process.ts'
 import { LabConfigError, labConfigProblems, routerRange } from './check.ts'
 import { type PowerSpec, powerSpec } from './power.ts'
 import { ensurePrerequisites, type PrereqSystem } from './prereqs.ts'
@@ -378,7 +378,7 @@ async function startDnsmasq(
   await waitUntil(
     `dnsmasq in ${names.routerNs} to start`,
     async () => {
-      if (!(await isRunning(pid, marker)))
+      if (!(await runningAfterStart(pid, marker)))
         throw new Error(`Cannot start the lab router's dnsmasq: it exited:\n${await tail(paths.dnsmasqLog)}`)
       return /DHCP, IP range/.test(await readFile(paths.dnsmasqLog, 'utf8').catch(() => ''))
     },
@@ -394,7 +394,7 @@ async function startPowerDaemon(stateDir: string, names: LabNames, paths: LabPat
   await waitUntil(
     `the power daemon in ${names.switchNs} to listen`,
     async () => {
-      if (!(await isRunning(pid, marker)))
+      if (!(await runningAfterStart(pid, marker)))
         throw new Error(`Cannot start the lab's power daemon: it exited:\n${await tail(paths.powerLog)}`)
       return (await readFile(paths.powerLog, 'utf8').catch(() => '')).includes(`(pid ${pid})`)
     },
