@@ -7,19 +7,7 @@ import type { LoadedConfig } from '../core/config/load.ts'
 import type { EventSink } from '../core/log/events.ts'
 import { formatRange } from '../core/net/ipv4.ts'
 import { bootMethodOf } from '../metal/boot-methods.ts'
-import { type NodeFacts, planCluster } from '../metal/cluster/plan.ts'
-
-/** A machine as `homelab plan` assumes it: installed, holding no cluster. */
-const NO_CLUSTER: NodeFacts = {
-  arch: 'x86_64',
-  etcdMember: false,
-  agentData: false,
-  active: false,
-  configText: undefined,
-  token: undefined,
-  serverToken: undefined,
-  binarySha256: undefined,
-}
+import { FRESH_NODE, planCluster } from '../metal/cluster/plan.ts'
 
 export async function plan(loaded: LoadedConfig, repoRoot: string, emit: EventSink): Promise<void> {
   const { config, derived } = loaded
@@ -58,7 +46,7 @@ export async function plan(loaded: LoadedConfig, repoRoot: string, emit: EventSi
   const fresh = planCluster(
     config.machines,
     config.cluster.endpoint,
-    new Map(config.machines.map((m) => [m.name, NO_CLUSTER])),
+    new Map(config.machines.map((m) => [m.name, FRESH_NODE])),
   )
   for (const node of fresh.nodes) {
     const m = node.machine

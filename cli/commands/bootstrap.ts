@@ -6,7 +6,7 @@ import { clusterStatus } from '../../bootstrap/bootstrap-status.ts'
 import { createKubeClient } from '../../core/kube/client.ts'
 import { loadKubeconfig } from '../../core/kube/kubeconfig.ts'
 import { type CommandContext, type CommandRun, UsageError } from '../command.ts'
-import { createLiveLines, type LiveLines } from '../live.ts'
+import { createLiveBoard } from '../live.ts'
 import { kubeconfigPathOf } from './cluster.ts'
 import { loadAndReport } from './load-config.ts'
 
@@ -69,17 +69,8 @@ export const bootstrap: CommandRun = async (context) => {
   if (upstream.sha256 === '') await ensureArgocdManifest({ upstream, cacheDir })
   const api = await kubeClient(context)
   const started = Date.now()
-  let live: LiveLines | undefined
-  const rows = new Map(
-    ['argocd', 'root'].map((r) => [r, { machine: r, stage: 'waiting', lastSeen: '', lastSeenAt: 0 }]),
-  )
-  const update = (row: string, stage: string, lastSeen: string) => {
-    const state = { machine: row, stage, lastSeen, lastSeenAt: Date.now() }
-    rows.set(row, state)
-    live ??= createLiveLines(process.stdout, [...rows.values()], started)
-    live.update(state)
-  }
-  const note = (line: string) => (live === undefined ? print(line) : live.note(line))
+  const board = createLiveBoard(process.stdout, ['argocd', 'root'], print, started)
+  const { update, note } = board
   const abort = new AbortController()
   const stop = () => abort.abort()
   process.once('SIGINT', stop)
@@ -108,7 +99,7 @@ export const bootstrap: CommandRun = async (context) => {
         note(`root app source: ${event.source} ${event.repoURL} (${event.detail})`)
         return
       case 'bootstrap.summary':
-        live?.stop()
+        board.stop()
         print(
           `\nArgoCD ${event.version}: ${event.created} created, ${event.changed} changed, ${event.unchanged} unchanged; ` +
             `root app ${event.root}, following ${event.repoURL}`,
@@ -133,7 +124,7 @@ export const bootstrap: CommandRun = async (context) => {
     )
     return true
   } finally {
-    live?.stop()
+    board.stop()
     process.off('SIGINT', stop)
   }
 }

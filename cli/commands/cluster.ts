@@ -6,7 +6,7 @@ import { buildCluster, type ClusterEvent } from '../../metal/cluster/cluster.ts'
 import { checkRemoval, type RemoveEvent, removeNode } from '../../metal/cluster/remove.ts'
 import { readPrivateKey } from '../../metal/ssh/keys.ts'
 import { type CommandContext, type CommandRun, UsageError } from '../command.ts'
-import { createLiveLines, type LiveLines } from '../live.ts'
+import { createLiveBoard } from '../live.ts'
 import { loadAndReport } from './load-config.ts'
 
 function stateDirOf(context: CommandContext): string {
@@ -66,20 +66,13 @@ export const cluster: CommandRun = async (context) => {
   const { print, json } = output(context)
   const privateKey = await readPrivateKey(config, configDir)
   const started = Date.now()
-  let live: LiveLines | undefined
-  const states = new Map(
-    config.machines.map((m) => [
-      m.name,
-      { machine: m.name, stage: 'waiting', lastSeen: m.ip, lastSeenAt: 0 },
-    ]),
+  const board = createLiveBoard(
+    process.stdout,
+    config.machines.map((m) => m.name),
+    print,
+    started,
   )
-  const update = (node: string, stage: string, lastSeen: string) => {
-    const state = { machine: node, stage, lastSeen, lastSeenAt: Date.now() }
-    states.set(node, state)
-    live ??= createLiveLines(process.stdout, [...states.values()], started)
-    live.update(state)
-  }
-  const note = (line: string) => (live === undefined ? print(line) : live.note(line))
+  const { update, note } = board
   const abort = new AbortController()
   const stop = () => abort.abort()
   process.once('SIGINT', stop)
@@ -136,7 +129,7 @@ export const cluster: CommandRun = async (context) => {
         note(`kubeconfig: ${show(event.path)} (${event.changed ? 'written' : 'unchanged'}, 0600)`)
         return
       case 'cluster.summary': {
-        live?.stop()
+        board.stop()
         print('\nsummary')
         const rows = [
           ['NODE', 'ROLE', 'RESULT', 'DETAIL'],

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import fc from 'fast-check'
 import type { Machine } from '../../core/config/schema.ts'
-import { ClusterPlanError, chooseToken, type NodeFacts, planCluster } from './plan.ts'
+import { ClusterPlanError, chooseToken, FRESH_NODE, type NodeFacts, planCluster } from './plan.ts'
 import { renderK3sConfig } from './render.ts'
 
 const machine = (name: string, ip: string, role: 'server' | 'agent' = 'server'): Machine => ({
@@ -17,16 +17,7 @@ const servers = [machine('a', '10.0.0.10'), machine('b', '10.0.0.11'), machine('
 const agent = machine('w', '10.0.0.20', 'agent')
 const VIP = '10.0.0.100'
 
-const fresh: NodeFacts = {
-  arch: 'x86_64',
-  etcdMember: false,
-  agentData: false,
-  active: false,
-  configText: undefined,
-  token: undefined,
-  serverToken: undefined,
-  binarySha256: undefined,
-}
+const fresh = FRESH_NODE
 const memberOf = (machineOf: Machine, membership: 'init' | string): NodeFacts => ({
   ...fresh,
   etcdMember: machineOf.role === 'server',

@@ -34,6 +34,18 @@ export interface NodeFacts {
   readonly binarySha256: string | undefined
 }
 
+/** An installed machine holding nothing of k3s yet (what `homelab plan` assumes). */
+export const FRESH_NODE: NodeFacts = {
+  arch: 'x86_64',
+  etcdMember: false,
+  agentData: false,
+  active: false,
+  configText: undefined,
+  token: undefined,
+  serverToken: undefined,
+  binarySha256: undefined,
+}
+
 export type NodePhase = 'member' | 'init' | 'join'
 
 export interface PlannedNode {
