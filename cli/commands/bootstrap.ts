@@ -1,35 +1,11 @@
-import { access } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ensureArgocdManifest, pinArgocd, readUpstream } from '../../bootstrap/argocd/manifest.ts'
 import { type BootstrapEvent, bootstrap as runBootstrap } from '../../bootstrap/bootstrap.ts'
 import { clusterStatus } from '../../bootstrap/bootstrap-status.ts'
-import { createKubeClient } from '../../core/kube/client.ts'
-import { loadKubeconfig } from '../../core/kube/kubeconfig.ts'
-import { type CommandContext, type CommandRun, UsageError } from '../command.ts'
+import { type CommandRun, UsageError } from '../command.ts'
 import { createLiveBoard } from '../live.ts'
-import { kubeconfigPathOf } from './cluster.ts'
+import { kubeClientOf, writer } from './common.ts'
 import { loadAndReport } from './load-config.ts'
-
-function out(context: CommandContext) {
-  return {
-    print: (line: string) => {
-      if (!context.json) process.stdout.write(`${line}\n`)
-    },
-    json: (event: unknown) => {
-      if (context.json) process.stdout.write(`${JSON.stringify(event)}\n`)
-    },
-  }
-}
-
-async function kubeClient(context: CommandContext) {
-  const path = kubeconfigPathOf(context)
-  try {
-    await access(path)
-  } catch {
-    throw new Error(`Cannot reach the cluster: ${path} does not exist yet (run \`homelab cluster\` first)`)
-  }
-  return createKubeClient(await loadKubeconfig(path))
-}
 
 const ROW: Record<string, 'argocd' | 'root'> = {
   manifest: 'argocd',
@@ -44,7 +20,7 @@ const ROW: Record<string, 'argocd' | 'root'> = {
 
 /** `homelab bootstrap`: ArgoCD and the root app; `--pin-argocd` records the manifest's digest. */
 export const bootstrap: CommandRun = async (context) => {
-  const { print, json } = out(context)
+  const { print, json } = writer(context)
   const cacheDir = join(context.repoRoot, '.cache', 'argocd')
   if (context.values['pin-argocd'] === true) {
     const upstream = await readUpstream()
@@ -67,7 +43,7 @@ export const bootstrap: CommandRun = async (context) => {
   const upstream = await readUpstream()
   // an unpinned manifest is refused before anything else is looked at
   if (upstream.sha256 === '') await ensureArgocdManifest({ upstream, cacheDir })
-  const api = await kubeClient(context)
+  const api = await kubeClientOf(context)
   const started = Date.now()
   const board = createLiveBoard(process.stdout, ['argocd', 'root'], print, started)
   const { update, note } = board
@@ -131,8 +107,8 @@ export const bootstrap: CommandRun = async (context) => {
 
 /** `homelab status`: nodes, Applications (sync, health) and ingress URLs. */
 export const status: CommandRun = async (context) => {
-  const { print, json } = out(context)
-  const api = await kubeClient(context)
+  const { print, json } = writer(context)
+  const api = await kubeClientOf(context)
   const s = await clusterStatus(api)
   json({ type: 'status', ...s })
   const table = (rows: string[][]) => {

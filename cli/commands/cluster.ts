@@ -1,5 +1,4 @@
-import { access } from 'node:fs/promises'
-import { dirname, join, relative, resolve } from 'node:path'
+import { dirname, join, resolve } from 'node:path'
 import { createKubeClient } from '../../core/kube/client.ts'
 import { loadKubeconfig } from '../../core/kube/kubeconfig.ts'
 import { buildCluster, type ClusterEvent } from '../../metal/cluster/cluster.ts'
@@ -7,22 +6,8 @@ import { checkRemoval, type RemoveEvent, removeNode } from '../../metal/cluster/
 import { readPrivateKey } from '../../metal/ssh/keys.ts'
 import { type CommandContext, type CommandRun, UsageError } from '../command.ts'
 import { createLiveBoard } from '../live.ts'
+import { existingKubeconfig, kubeconfigPathOf, show, stateDirOf, writer } from './common.ts'
 import { loadAndReport } from './load-config.ts'
-
-function stateDirOf(context: CommandContext): string {
-  return typeof context.values.state === 'string'
-    ? resolve(context.values.state)
-    : join(dirname(resolve(context.configFile)), '.state')
-}
-
-export function kubeconfigPathOf(context: CommandContext): string {
-  return join(stateDirOf(context), 'kubeconfig')
-}
-
-function show(path: string): string {
-  const rel = relative(process.cwd(), path)
-  return rel !== '' && !rel.startsWith('..') ? rel : path
-}
 
 function seconds(context: CommandContext, name: string, fallback: number): number {
   const value = context.values[name]
@@ -41,17 +26,6 @@ function count(context: CommandContext, name: string, fallback: number, min: num
   return Number(value)
 }
 
-function output(context: CommandContext) {
-  return {
-    print: (line: string) => {
-      if (!context.json) process.stdout.write(`${line}\n`)
-    },
-    json: (event: unknown) => {
-      if (context.json) process.stdout.write(`${JSON.stringify(event)}\n`)
-    },
-  }
-}
-
 /** `homelab cluster`: the k3s cluster over SSH, converged; one live line per node. */
 export const cluster: CommandRun = async (context) => {
   const loaded = await loadAndReport(context)
@@ -63,7 +37,7 @@ export const cluster: CommandRun = async (context) => {
   const readyTimeout = seconds(context, 'ready-timeout', 600)
   const parallel = count(context, 'parallel', 4, 1)
   const sshRetries = count(context, 'ssh-retries', 5, 0)
-  const { print, json } = output(context)
+  const { print, json } = writer(context)
   const privateKey = await readPrivateKey(config, configDir)
   const started = Date.now()
   const board = createLiveBoard(
@@ -165,12 +139,7 @@ export const cluster: CommandRun = async (context) => {
 
 /** `homelab kubeconfig`: the line to paste into a shell. */
 export const kubeconfig: CommandRun = async (context) => {
-  const path = kubeconfigPathOf(context)
-  try {
-    await access(path)
-  } catch {
-    throw new Error(`Cannot find the kubeconfig: ${path} does not exist yet (run \`homelab cluster\` first)`)
-  }
+  const path = await existingKubeconfig(context, 'Cannot find the kubeconfig')
   if (context.json) process.stdout.write(`${JSON.stringify({ type: 'kubeconfig', path })}\n`)
   else process.stdout.write(`export KUBECONFIG=${path}\n`)
   return true
@@ -188,7 +157,7 @@ export const node: CommandRun = async (context) => {
   checkRemoval(config, name)
   const path = kubeconfigPathOf(context)
   const api = createKubeClient(await loadKubeconfig(path))
-  const { print, json } = output(context)
+  const { print, json } = writer(context)
   await removeNode({
     config,
     name,

@@ -1,24 +1,12 @@
-import { dirname, join, relative, resolve } from 'node:path'
 import { loadConfig } from '../../core/config/load.ts'
 import { type LabStatus, type LabStep, labDown, labStatus, labUp } from '../../metal/lab/network.ts'
 import { DEFAULT_PREFIX, labNames, labPaths } from '../../metal/lab/state.ts'
 import { type CommandContext, type CommandRun, UsageError } from '../command.ts'
+import { show, stateDirOf, writer } from './common.ts'
 import { loadAndReport } from './load-config.ts'
 
 const SUBCOMMANDS = ['up', 'down', 'status'] as const
 type Subcommand = (typeof SUBCOMMANDS)[number]
-
-/** A path as the user would type it: relative to the working folder when it is inside it. */
-function show(path: string): string {
-  const rel = relative(process.cwd(), path)
-  return rel !== '' && !rel.startsWith('..') ? rel : path
-}
-
-function stateDirOf(context: CommandContext): string {
-  return typeof context.values.state === 'string'
-    ? resolve(context.values.state)
-    : join(dirname(resolve(context.configFile)), '.state')
-}
 
 function prefixOf(context: CommandContext): string {
   const prefix = typeof context.values.prefix === 'string' ? context.values.prefix : DEFAULT_PREFIX
@@ -28,18 +16,6 @@ function prefixOf(context: CommandContext): string {
     throw new UsageError(`--prefix: ${(cause as Error).message}`)
   }
   return prefix
-}
-
-function writer(context: CommandContext) {
-  const out = process.stdout
-  return {
-    line: (text: string) => {
-      if (!context.json) out.write(`${text}\n`)
-    },
-    json: (event: unknown) => {
-      if (context.json) out.write(`${JSON.stringify(event)}\n`)
-    },
-  }
 }
 
 function stepLine(step: LabStep): string {
@@ -59,7 +35,7 @@ export const lab: CommandRun = async (context) => {
   const out = writer(context)
   const events = (step: LabStep) => {
     out.json(step)
-    out.line(stepLine(step))
+    out.print(stepLine(step))
   }
 
   if (sub === 'up') {
@@ -72,17 +48,17 @@ export const lab: CommandRun = async (context) => {
       stateDir,
       prefix,
       events,
-      progress: (line) => out.line(line),
+      progress: (line) => out.print(line),
     })
     const paths = labPaths(stateDir)
     const machines = loaded.config.machines
-    out.line(
+    out.print(
       `lab up: ${machines.length} machine${machines.length === 1 ? '' : 's'} (${machines.map((m) => m.name).join(', ')}), off until woken by Wake-on-LAN`,
     )
-    out.line('  next: homelab metal --kernel-args console=ttyS0   (make lab does both)')
-    out.line(`  look: homelab lab status; consoles in ${show(paths.vmsDir)}/<name>/console.log`)
-    out.line(`  ssh:  ssh -i ${show(paths.privateKey)} root@${machines[0]?.ip ?? '<machine ip>'}`)
-    out.line('  remove: homelab lab down (make lab-down)')
+    out.print('  next: homelab metal --kernel-args console=ttyS0   (make lab does both)')
+    out.print(`  look: homelab lab status; consoles in ${show(paths.vmsDir)}/<name>/console.log`)
+    out.print(`  ssh:  ssh -i ${show(paths.privateKey)} root@${machines[0]?.ip ?? '<machine ip>'}`)
+    out.print('  remove: homelab lab down (make lab-down)')
     return true
   }
 
@@ -93,13 +69,13 @@ export const lab: CommandRun = async (context) => {
       () => undefined,
     )
     await labDown({ stateDir, prefix, ...(iface === undefined ? {} : { interface: iface }), events })
-    out.line('lab down: no lab process, namespace or interface is left (SSH key and console logs are kept)')
+    out.print('lab down: no lab process, namespace or interface is left (SSH key and console logs are kept)')
     return true
   }
 
   const status = await labStatus({ stateDir, prefix })
   out.json(status)
-  for (const line of statusLines(status)) out.line(line)
+  for (const line of statusLines(status)) out.print(line)
   return true
 }
 

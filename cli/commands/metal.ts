@@ -10,6 +10,7 @@ import {
 } from '../../metal/provision.ts'
 import { type CommandRun, UsageError } from '../command.ts'
 import { createLiveLines, type LiveLines } from '../live.ts'
+import { stateDirOf } from './common.ts'
 import { isoStatus } from './iso-status.ts'
 import { loadAndReport } from './load-config.ts'
 
@@ -38,8 +39,7 @@ export const metal: CommandRun = async (context) => {
   const { config, derived } = loaded
   const configDir = dirname(resolve(loaded.file))
   const cacheDir = join(context.repoRoot, '.cache')
-  const stateDir =
-    typeof context.values.state === 'string' ? resolve(context.values.state) : join(configDir, '.state')
+  const stateDir = stateDirOf(context)
   const reinstall = (context.values.reinstall as string[] | undefined) ?? []
   const timeouts = parseTimeouts(context.values.timeout)
   const out = process.stdout

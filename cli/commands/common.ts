@@ -1,0 +1,55 @@
+/**
+ * What several commands share: text or `--json` output, the state folder, paths as the user
+ * would type them, and the cluster's kubeconfig.
+ */
+import { access } from 'node:fs/promises'
+import { dirname, join, relative, resolve } from 'node:path'
+import { createKubeClient, type KubeClient } from '../../core/kube/client.ts'
+import { loadKubeconfig } from '../../core/kube/kubeconfig.ts'
+import type { CommandContext } from '../command.ts'
+
+/** `print` writes a text line (not with --json); `json` writes an event (only with --json). */
+export function writer(context: CommandContext) {
+  return {
+    print: (line: string) => {
+      if (!context.json) process.stdout.write(`${line}\n`)
+    },
+    json: (event: unknown) => {
+      if (context.json) process.stdout.write(`${JSON.stringify(event)}\n`)
+    },
+  }
+}
+
+/** --state DIR, or .state beside the config. */
+export function stateDirOf(context: CommandContext): string {
+  return typeof context.values.state === 'string'
+    ? resolve(context.values.state)
+    : join(dirname(resolve(context.configFile)), '.state')
+}
+
+/** A path as the user would type it: relative to the working folder when it is inside it. */
+export function show(path: string): string {
+  const rel = relative(process.cwd(), path)
+  return rel !== '' && !rel.startsWith('..') ? rel : path
+}
+
+/** The kubeconfig `homelab cluster` writes (0600, git-ignored). */
+export function kubeconfigPathOf(context: CommandContext): string {
+  return join(stateDirOf(context), 'kubeconfig')
+}
+
+/** The kubeconfig's path, or an error saying to build the cluster first. */
+export async function existingKubeconfig(context: CommandContext, what: string): Promise<string> {
+  const path = kubeconfigPathOf(context)
+  try {
+    await access(path)
+  } catch {
+    throw new Error(`${what}: ${path} does not exist yet (run \`homelab cluster\` first)`)
+  }
+  return path
+}
+
+/** A client for the cluster `homelab cluster` built. */
+export async function kubeClientOf(context: CommandContext): Promise<KubeClient> {
+  return createKubeClient(await loadKubeconfig(await existingKubeconfig(context, 'Cannot reach the cluster')))
+}
