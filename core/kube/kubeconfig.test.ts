@@ -4,31 +4,17 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import { parse } from 'yaml'
+import { k3sKubeconfig } from '../../test/harness/kube-standin-certs.ts'
 import { loadKubeconfig, parseKubeconfig, rewriteKubeconfigServer } from './kubeconfig.ts'
 
 const b64 = (s: string) => Buffer.from(s).toString('base64')
 
 /** The shape k3s writes to /etc/rancher/k3s/k3s.yaml. */
-const K3S_YAML = `apiVersion: v1
-clusters:
-- cluster:
-    certificate-authority-data: ${b64('CA PEM')}
-    server: https://127.0.0.1:6443
-  name: default
-contexts:
-- context:
-    cluster: default
-    user: default
-  name: default
-current-context: default
-kind: Config
-preferences: {}
-users:
-- name: default
-  user:
-    client-certificate-data: ${b64('CERT PEM')}
-    client-key-data: ${b64('KEY PEM')}
-`
+const K3S_YAML = k3sKubeconfig({
+  ca: Buffer.from('CA PEM'),
+  adminCert: Buffer.from('CERT PEM'),
+  adminKey: Buffer.from('KEY PEM'),
+})
 
 test('parseKubeconfig() reads the server and credentials of a k3s kubeconfig', () => {
   const c = parseKubeconfig(K3S_YAML, 'k3s.yaml')
