@@ -154,8 +154,7 @@ export async function buildCluster(options: ClusterOptions): Promise<NodeOutcome
       }
     })
     if (Object.keys(learned).length > 0) {
-      const fresh = await readState(options.stateDir)
-      await writeState(options.stateDir, { machines: { ...fresh.machines, ...learned } })
+      await writeState(options.stateDir, { machines: { ...state.machines, ...learned } })
     }
 
     // 2. Plan from what the nodes hold.
@@ -233,11 +232,21 @@ export async function buildCluster(options: ClusterOptions): Promise<NodeOutcome
         )
       }
     }
+    // The kubeconfig of a server, read once per server: for the API calls of this run, then written.
+    const kubeconfigs = new Map<string, Promise<string>>()
+    const kubeconfigOf = (name: string): Promise<string> => {
+      let text = kubeconfigs.get(name)
+      if (text === undefined) {
+        text = fetchKubeconfig(runs.get(name)?.session as SshSession)
+        kubeconfigs.set(name, text)
+      }
+      return text
+    }
     const source = [initNode?.machine.name, ...plan.members].find((n) => n !== undefined && ok(n))
     let api: KubeClient | undefined
     const joiners = plan.nodes.filter((n) => n.phase === 'join')
     if (source !== undefined && joiners.some((n) => n.fresh)) {
-      api = await clusterApi(runs.get(source)?.session as SshSession, plan.joinAddress)
+      api = clientFor(await kubeconfigOf(source), plan.joinAddress)
       for (const planned of joiners.filter((n) => n.fresh)) {
         const run = runs.get(planned.machine.name) as NodeRun
         try {
@@ -262,7 +271,7 @@ export async function buildCluster(options: ClusterOptions): Promise<NodeOutcome
     )
     if (kubeSource === undefined)
       throw new ClusterError('Cannot write the kubeconfig: no server was converged')
-    const kubeText = await fetchKubeconfig(runs.get(kubeSource)?.session as SshSession)
+    const kubeText = await kubeconfigOf(kubeSource)
     const changed = await writeKubeconfig(
       options.kubeconfigPath,
       rewriteKubeconfigServer(kubeText, apiUrl(endpoint), {
@@ -341,7 +350,7 @@ function summarizePlan(plan: ClusterPlan): PlanSummary {
   }
 }
 
-export async function fetchKubeconfig(session: SshSession): Promise<string> {
+async function fetchKubeconfig(session: SshSession): Promise<string> {
   const text = (await session.run(`cat ${K3S_KUBECONFIG}`)).stdout
   if (!/\bserver:/.test(text)) {
     throw new ClusterError(
@@ -355,10 +364,6 @@ function clientFor(kubeconfigText: string, address: string): KubeClient {
   return createKubeClient(
     parseKubeconfig(rewriteKubeconfigServer(kubeconfigText, apiUrl(address)), K3S_KUBECONFIG),
   )
-}
-
-async function clusterApi(session: SshSession, address: string): Promise<KubeClient> {
-  return clientFor(await fetchKubeconfig(session), address)
 }
 
 /** Writes 0600 atomically; unchanged content is not rewritten. */

@@ -4,6 +4,7 @@
  * it reads changed, so a re-run on a converged node changes nothing at all.
  */
 
+import { posix } from 'node:path'
 import { sh } from '../ssh/quote.ts'
 import type { SshSession } from '../ssh/session.ts'
 import type { NodeFacts, PlannedNode } from './plan.ts'
@@ -144,7 +145,7 @@ export async function convergeNode(input: ConvergeInput): Promise<StepName[]> {
   if (machine.role === 'server' && input.endpointIsVip) {
     // kubelet picks up static pod changes by itself: no restart needed for this one.
     await step('kube-vip', async () => {
-      await session.run(sh`mkdir -p ${KUBE_VIP_MANIFEST.replace(/\/[^/]+$/, '')}`)
+      await session.run(sh`mkdir -p ${posix.dirname(KUBE_VIP_MANIFEST)}`)
       return (
         (await session.ensureFile(KUBE_VIP_MANIFEST, renderKubeVip(machine, input.endpoint), 0o600)) ===
         'changed'
