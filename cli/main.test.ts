@@ -47,6 +47,22 @@ test('homelab validate says how to fix a missing config file', () => {
   assert.match(r.err, /^\/nonexistent\/homelab\.yaml cannot be read: no such file \(pass --config FILE/)
 })
 
+test('homelab kubeconfig and node remove say to build the cluster first when there is no kubeconfig', () => {
+  const state = join(root, '.state', 'no-cluster-here')
+  const printed = homelab('kubeconfig', '--state', state)
+  assert.equal(printed.code, 1)
+  assert.match(
+    printed.err,
+    /Cannot find the kubeconfig: .*no-cluster-here\/kubeconfig does not exist yet \(run `homelab cluster` first\)/,
+  )
+  const removed = homelab('node', 'remove', 'metal2', '--state', state)
+  assert.equal(removed.code, 1)
+  assert.match(
+    removed.err,
+    /Cannot reach the cluster: .*no-cluster-here\/kubeconfig does not exist yet \(run `homelab cluster` first\)/,
+  )
+})
+
 test('homelab --json streams one typed event per line', () => {
   const r = homelab('validate', '--json', '-c', join(fixtures, 'valid/even-servers-warns.yaml'))
   assert.equal(r.code, 0)

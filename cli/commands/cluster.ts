@@ -1,12 +1,10 @@
 import { dirname, join, resolve } from 'node:path'
-import { createKubeClient } from '../../core/kube/client.ts'
-import { loadKubeconfig } from '../../core/kube/kubeconfig.ts'
 import { buildCluster, type ClusterEvent } from '../../metal/cluster/cluster.ts'
 import { checkRemoval, type RemoveEvent, removeNode } from '../../metal/cluster/remove.ts'
 import { readPrivateKey } from '../../metal/ssh/keys.ts'
 import { type CommandContext, type CommandRun, UsageError } from '../command.ts'
 import { createLiveBoard } from '../live.ts'
-import { existingKubeconfig, kubeconfigPathOf, show, stateDirOf, writer } from './common.ts'
+import { existingKubeconfig, kubeClientOf, kubeconfigPathOf, show, stateDirOf, writer } from './common.ts'
 import { loadAndReport } from './load-config.ts'
 
 function seconds(context: CommandContext, name: string, fallback: number): number {
@@ -155,8 +153,7 @@ export const node: CommandRun = async (context) => {
   if (loaded === undefined) return false
   const { config } = loaded
   checkRemoval(config, name)
-  const path = kubeconfigPathOf(context)
-  const api = createKubeClient(await loadKubeconfig(path))
+  const api = await kubeClientOf(context)
   const { print, json } = writer(context)
   await removeNode({
     config,
