@@ -96,7 +96,7 @@ after(async () => {
   await rm(dir, { recursive: true, force: true })
 })
 
-test('bootstrap() refuses an unpinned manifest before downloading or touching the cluster', async () => {
+test('bootstrap() (stand-in Kubernetes API, stand-in ArgoCD manifest) refuses an unpinned manifest before downloading or touching the cluster', async () => {
   const file = await upstream('unpinned.yaml', '')
   await assert.rejects(bootstrap(options(file)), (error: Error) => {
     assert.ok(error instanceof ArgocdPinError)
@@ -108,14 +108,14 @@ test('bootstrap() refuses an unpinned manifest before downloading or touching th
   assert.deepEqual(standin.requests(), [])
 })
 
-test('bootstrap() refuses a manifest whose sha256 differs from the pin, touching nothing', async () => {
+test('bootstrap() (stand-in Kubernetes API, stand-in ArgoCD manifest) refuses a manifest whose sha256 differs from the pin, touching nothing', async () => {
   const file = await upstream('wrong.yaml', 'ab'.repeat(32))
   await assert.rejects(bootstrap(options(file)), /its sha256 is [0-9a-f]{64}, but .*wrong\.yaml says abab/)
   assert.equal(manifestHits, 1)
   assert.deepEqual(standin.requests(), [])
 })
 
-test('bootstrap() applies namespace, CRDs, waits Established, the rest, waits Available, then the root app (seed)', async () => {
+test('bootstrap() (stand-in Kubernetes API, stand-in ArgoCD manifest) applies namespace, CRDs, waits Established, the rest, waits Available, then the root app (seed)', async () => {
   const file = await upstream('upstream.yaml', createHash('sha256').update(fixture).digest('hex'))
   const events: BootstrapEvent[] = []
   const hitsBefore = manifestHits
@@ -218,7 +218,7 @@ test('bootstrap() applies namespace, CRDs, waits Established, the rest, waits Av
   assert.equal(gm.name, 'root')
 })
 
-test('bootstrap() run again changes nothing: no resourceVersion moves, the cached manifest is reused', async () => {
+test('bootstrap() (stand-in Kubernetes API, stand-in ArgoCD manifest) run again changes nothing: no resourceVersion moves, the cached manifest is reused', async () => {
   const before = versions()
   const hits = manifestHits
   const result = await bootstrap(options(join(dir, 'upstream.yaml')))
@@ -231,7 +231,7 @@ test('bootstrap() run again changes nothing: no resourceVersion moves, the cache
   assert.equal(result.root, 'unchanged')
 })
 
-test('bootstrap() recreates a deleted root app', async () => {
+test('bootstrap() (stand-in Kubernetes API, stand-in ArgoCD manifest) recreates a deleted root app', async () => {
   assert.equal(await api.delete('/apis/argoproj.io/v1alpha1/namespaces/argocd/applications/root'), true)
   const result = await bootstrap(options(join(dir, 'upstream.yaml')))
   assert.equal(result.root, 'created')
@@ -242,7 +242,7 @@ test('bootstrap() recreates a deleted root app', async () => {
   )
 })
 
-test('bootstrap() follows the in-cluster Gitea once it serves the repo (stand-in service proxy)', async () => {
+test('bootstrap() (stand-in Kubernetes API, stand-in ArgoCD manifest) follows the in-cluster Gitea once it serves the repo (stand-in service proxy)', async () => {
   const asked: string[] = []
   standin.setServiceProxy('gitea', 'gitea-http:3000', (path) => {
     asked.push(path)
@@ -267,7 +267,7 @@ test('bootstrap() follows the in-cluster Gitea once it serves the repo (stand-in
   }
 })
 
-test('homelab status prints nodes, Applications with sync and health, and ingress URLs (real CLI)', async () => {
+test('homelab status on the stand-in Kubernetes API prints nodes, Applications with sync and health, and ingress URLs (real CLI)', async () => {
   standin.addNode({ name: 'metal0', role: 'server', ip: '10.77.0.10', readyAfterMs: 0 })
   standin.addNode({ name: 'metal1', role: 'agent', ip: '10.77.0.11', readyAfterMs: 60_000 })
   await new Promise((r) => setTimeout(r, 50))

@@ -36,7 +36,7 @@ test('the stand-in API server answers 401 to a client without a certificate', as
   assert.equal(error.message, 'Kubernetes API GET /api/v1/nodes: 401 Unauthorized: Unauthorized')
 })
 
-test('KubeClient.get() returns the object, or undefined on 404; request() throws KubeApiError', async () => {
+test('KubeClient.get() against the stand-in API server: returns the object, or undefined on 404; request() throws KubeApiError', async () => {
   const ns = await kube.get<{ metadata: { name: string; uid: string } }>('/api/v1/namespaces/kube-system')
   assert.equal(ns?.metadata.name, 'kube-system')
   assert.match(ns?.metadata.uid ?? '', /^[0-9a-f-]{36}$/)
@@ -50,7 +50,7 @@ test('KubeClient.get() returns the object, or undefined on 404; request() throws
   assert.equal(error.message, 'Kubernetes API GET /api/v1/nodes/x: 404 NotFound: nodes "x" not found')
 })
 
-test('KubeClient.list() filters by label selector; create twice is 409 AlreadyExists; delete() is false when gone', async () => {
+test('KubeClient.list() against the stand-in API server: filters by label selector; create twice is 409 AlreadyExists; delete() is false when gone', async () => {
   const cm = (name: string, app: string) => ({
     apiVersion: 'v1',
     kind: 'ConfigMap',
@@ -85,7 +85,7 @@ test('KubeClient.list() filters by label selector; create twice is 409 AlreadyEx
   )
 })
 
-test('KubeClient.apply() creates then updates with server-side apply, recording the field manager', async () => {
+test('KubeClient.apply() against the stand-in API server: creates then updates with server-side apply, recording the field manager', async () => {
   const path = '/api/v1/namespaces/default/configmaps/applied'
   const object = {
     apiVersion: 'v1',
@@ -124,7 +124,7 @@ test('KubeClient.apply() creates then updates with server-side apply, recording 
   assert.ok(logged.some((r) => r.path === path && r.fieldManager === 'homelab' && r.status === 201))
 })
 
-test('KubeClient.patch() merges, and json patches replace', async () => {
+test('KubeClient.patch() against the stand-in API server: merges, and json patches replace', async () => {
   const path = '/api/v1/namespaces/default/configmaps/patched'
   await kube.request('POST', '/api/v1/namespaces/default/configmaps', {
     body: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'patched' }, data: { a: '1', b: '2' } },
@@ -139,7 +139,7 @@ test('KubeClient.patch() merges, and json patches replace', async () => {
   assert.deepEqual(replaced.data, { b: 'x', c: '3' })
 })
 
-test('KubeClient.resourceFor() discovers a CRD once it is established, after invalidateDiscovery()', async () => {
+test('KubeClient.resourceFor() against the stand-in API server: discovers a CRD once it is established, after invalidateDiscovery()', async () => {
   assert.deepEqual(await kube.resourceFor('apps/v1', 'Deployment'), {
     prefix: '/apis/apps/v1',
     plural: 'deployments',

@@ -68,7 +68,7 @@ test('listNodes() reports roles, address, version, and nodes turn Ready after th
   )
 })
 
-test('drain() evicts the pods on the node, leaves DaemonSet and mirror pods, retries refused evictions; deleteNode() removes it', async () => {
+test('drain() on the stand-in API server: evicts the pods on the node, leaves DaemonSet and mirror pods, retries refused evictions; deleteNode() removes it', async () => {
   const pod = (name: string, node: string, extra: object = {}) =>
     standin.store.put({
       apiVersion: 'v1',
@@ -114,7 +114,7 @@ test('drain() evicts the pods on the node, leaves DaemonSet and mirror pods, ret
   )
 })
 
-test('drain() fails naming the pod when a disruption budget keeps refusing past the timeout', async () => {
+test('drain() on the stand-in API server: fails naming the pod when a disruption budget keeps refusing past the timeout', async () => {
   standin.store.put({
     apiVersion: 'v1',
     kind: 'Pod',
@@ -127,7 +127,7 @@ test('drain() fails naming the pod when a disruption budget keeps refusing past 
   )
 })
 
-test('drain() waits for evicted pods to terminate, and fails naming the pods still there at its timeout', async () => {
+test('drain() on the stand-in API server: waits for evicted pods to terminate, and fails naming the pods still there at its timeout', async () => {
   standin.addNode({ name: 'metal2', role: 'agent', ip: '10.1.2.12', readyAfterMs: 0 })
   const pod = (name: string, ms: number) =>
     standin.store.put({
