@@ -298,6 +298,28 @@ test('serveTftp() sends windows of windowsize blocks and restarts after an earli
   })
 })
 
+test('serveTftp() says the client may have it all when the ACK of a final window of several blocks never comes', async () => {
+  const file = bytes(10 * 100 + 37, 9)
+  const files = new GeneratedSource().set('w.bin', file)
+  await withServer({ files, timeoutMs: 100, retries: 1 }, async (server, client, events) => {
+    client.rrq(server.port, 'w.bin', { blksize: '100', windowsize: '4' })
+    const oack = await client.next()
+    client.ack(oack.port, 0)
+    for (let b = 1; b <= 4; b++) await expectData(client, b)
+    client.ack(oack.port, 4)
+    for (let b = 5; b <= 8; b++) await expectData(client, b)
+    client.ack(oack.port, 8)
+    // The final window, blocks 9 to 11: the client has the file and leaves without its ACK.
+    for (let b = 9; b <= 11; b++) await expectData(client, b)
+    const end = await waitEvent(events, 'tftp.end')
+    assert.equal(end.type === 'tftp.end' && end.ok, false)
+    assert.match(
+      end.type === 'tftp.end' ? (end.error ?? '') : '',
+      /^timed out: no ACK after 2 sends: the last block was not acknowledged \(the client may have it all\)$/,
+    )
+  })
+})
+
 test('serveTftp() rolls block numbers over from 65535 to 0 and keeps the data in order', async () => {
   // 70000 blocks of 8 bytes, each holding its own (unwrapped) number.
   const blocks = 70000

@@ -428,6 +428,8 @@ class Transfer {
   private acked = 0
   /** Next block to send. */
   private next = 1
+  /** The last block went out at least once: a client that has it all may have left. */
+  private lastBlockSent = false
   private retries = 0
   /** The window waits for a chunk being read. */
   private stalled = false
@@ -533,6 +535,7 @@ class Transfer {
           ? this.lastPacket
           : (chunk.packets[block - 1 - index * perChunk] as Buffer[]),
       )
+      if (block === this.lastBlock) this.lastBlockSent = true
       this.next = block + 1
     }
   }
@@ -661,7 +664,8 @@ class Transfer {
 
   /** Why the client went silent, as far as the server can tell. */
   private silence(what: string): string {
-    return this.phase === Phase.Data && this.acked === this.lastBlock - 1
+    // With windowsize > 1 the unacknowledged window may hold several blocks besides the last.
+    return this.phase === Phase.Data && this.lastBlockSent
       ? `${what}: the last block was not acknowledged (the client may have it all)`
       : what
   }
