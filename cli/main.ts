@@ -138,10 +138,14 @@ for (const stream of [process.stdout, process.stderr]) {
   })
 }
 process.exitCode = await main(process.argv.slice(2))
-// The command is over: a socket or timer that a library left open must not keep the
-// process alive (an unref'd timer fires only if something else still holds the loop).
+// The command is over, so the process should end now. If a socket, timer or child process that a
+// library left open still holds it after a grace period (for closes under way), that is a bug:
+// name what is open and fail, never exit quietly over it. The timer is unref'd: it keeps nothing alive.
+const LEAK_GRACE_MS = 5000
 setTimeout(() => {
-  if (process.env.HOMELAB_DEBUG !== undefined)
-    process.stderr.write('homelab: exiting with handles still open\n')
-  process.exit()
-}, 2000).unref()
+  const open = process.getActiveResourcesInfo().filter((r) => r !== 'TTYWrap')
+  process.stderr.write(
+    `homelab: internal error: the command finished but left ${open.join(', ') || 'handles'} open (a bug: please report it with HOMELAB_DEBUG=1 output)\n`,
+  )
+  process.exit(EXIT.failed)
+}, LEAK_GRACE_MS).unref()

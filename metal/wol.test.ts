@@ -46,8 +46,28 @@ test('wake() sends the magic packet out of the configured interface only, on a c
       la.output(),
       new RegExp(`GOT 10\\.96\\.0\\.2 ${Buffer.from(magicPacket('52:54:00:aa:bb:cc')).toString('hex')}`),
     )
-    await new Promise((r) => setTimeout(r, 300))
-    assert.doesNotMatch(lb.output(), /GOT/, 'the packet leaked onto the other segment')
+    // Then a marker, unicast from the same controller onto the other segment: the segment delivers
+    // in order, so a leaked magic packet would have reached b before it. Nothing is judged by a wait.
+    const marker = ctl.spawn([
+      node,
+      '-e',
+      `const s = require('node:dgram').createSocket('udp4'); s.send(Buffer.from('marker'), 9, '10.95.0.50', () => s.close())`,
+    ])
+    assert.equal(await marker.exited, 0, marker.output())
+    const markerHex = Buffer.from('marker').toString('hex')
+    await waitFor(
+      'the marker on the other segment',
+      () => (lb.output().includes(markerHex) ? true : undefined),
+      5000,
+    )
+    assert.deepEqual(
+      lb
+        .output()
+        .split('\n')
+        .filter((l) => l.startsWith('GOT')),
+      [`GOT 10.95.0.2 ${markerHex}`],
+      'the magic packet leaked onto the other segment',
+    )
   } finally {
     await lan.destroy()
     await other.destroy()

@@ -3,6 +3,8 @@
  * the real `homelab metal` in a controller namespace, VMs powered on by its
  * Wake-on-LAN packets, installing the offline test OS (Fedora's layout, built from
  * Debian packages: signed shim, signed GRUB, a Debian kernel, a busybox installer).
+ *
+ * @heavy: QEMU under software emulation; `npm test` runs it alone (tools/check.ts).
  */
 import assert from 'node:assert/strict'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'

@@ -6,6 +6,8 @@
  * then we log in with the lab's key and `homelab lab down` removes everything.
  * A unique prefix, interface, subnet (10.88.0.0/24) and state folder keep it apart from a
  * developer's lab. Needs root and the lab's packages (see docs/lab.md).
+ *
+ * @heavy: QEMU under software emulation; `npm test` runs it alone (tools/check.ts).
  */
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'

@@ -3,6 +3,8 @@
  * the power daemon and QEMU, then `lab down` leaving nothing behind. A unique prefix,
  * interface name, subnet (10.89.0.0/24) and state folder keep it apart from a developer's
  * running lab. Needs root, iproute2, dnsmasq, qemu-system-x86, ovmf, ipxe-qemu, busybox-static.
+ *
+ * @heavy: QEMU under software emulation; `npm test` runs it alone (tools/check.ts).
  */
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
@@ -239,9 +241,19 @@ test('homelab lab up converges, the router leases, magic packets power machines 
           async () => (/iPXE/.test(await readFile(files.console, 'utf8').catch(() => '')) ? true : undefined),
           60_000,
         )
+        // A second packet for the running machine: wait for the daemon's word on it, not a while.
         await wake([BIOS_MAC], { from: '10.89.0.2' })
-        await new Promise((r) => setTimeout(r, 500))
-        const log = await readFile(paths.powerLog, 'utf8')
+        const alreadyOn = new RegExp(
+          `magic packet for ${BIOS_MAC} \\(lab0\\) from 10\\.89\\.0\\.2:\\d+: already on`,
+        )
+        const log = await waitFor(
+          'the power daemon handling the second packet',
+          async () => {
+            const text = await readFile(paths.powerLog, 'utf8').catch(() => '')
+            return alreadyOn.test(text) ? text : undefined
+          },
+          30_000,
+        )
         assert.match(
           log,
           /magic packet for 52:54:00:89:00:99 from 10\.89\.0\.2:\d+: ignored \(not a machine of this lab\)/,

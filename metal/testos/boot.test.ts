@@ -5,6 +5,8 @@
  * A second machine gets a kickstart without an sshkey line and must report `failed` with the reason.
  *
  * Needs root, qemu-system-x86, dnsmasq-base, openssh-client; fetches the Debian packages once.
+ *
+ * @heavy: QEMU under software emulation; `npm test` runs it alone (tools/check.ts).
  */
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'

@@ -2,6 +2,8 @@
  * The QEMU harness: its command lines, its console waits and clean-up, and a UEFI network boot
  * through it (OVMF -> iPXE -> DHCP/TFTP from dnsmasq -> shim -> GRUB -> the test OS kernel),
  * all inside namespaces this test makes. Needs root, qemu-system-x86, ovmf, ipxe-qemu, dnsmasq-base.
+ *
+ * @heavy: QEMU under software emulation; `npm test` runs it alone (tools/check.ts).
  */
 import assert from 'node:assert/strict'
 import { copyFile, mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises'

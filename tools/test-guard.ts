@@ -1,0 +1,106 @@
+/**
+ * Preloaded into every test file by tools/check.ts (`--import`): after the file's last test and
+ * `after` hooks, nothing it made may still be open. A socket, server, timer, child process or
+ * watcher that would keep the process alive fails the file, named with the line that made it:
+ *
+ *   leak: metal/pxe/tftp.test.ts left 1 handle open after its last test:
+ *     UDPWRAP made at metal/pxe/tftp.ts:212:18
+ *
+ * There is no forced exit that could hide such a leak: a file whose handles close by themselves
+ * exits on its own; one that is still held open after LEAK_GRACE_MS is reported and ended.
+ */
+import { createHook } from 'node:async_hooks'
+import { relative } from 'node:path'
+import { after } from 'node:test'
+
+/** Time for handles already closing (a killed child's exit, a socket's close) to finish. */
+const LEAK_GRACE_MS = Number(process.env.HOMELAB_LEAK_GRACE_MS ?? 10_000)
+const root = new URL('..', import.meta.url).pathname
+/** Resource kinds that keep a process alive (async_hooks names). */
+const HANDLES = new Set([
+  'TCPWRAP',
+  'TCPSERVERWRAP',
+  'UDPWRAP',
+  'PIPEWRAP',
+  'PIPESERVERWRAP',
+  'PROCESSWRAP',
+  'Timeout',
+  'FSEVENTWRAP',
+  'STATWATCHER',
+  'SIGNALWRAP',
+  'TTYWRAP',
+  'HTTPINCOMINGMESSAGE',
+  'HTTPCLIENTREQUEST',
+])
+
+const UNKNOWN = 'an unknown place (node internals)'
+
+const live = new Map<number, { type: string; where: string; resource: object }>()
+/** Every other live resource's stack, captured unformatted (cheap): a handle made inside a callback
+ * (a listen after a lookup, a socket after a tick) is named by the resource that ran the callback. */
+const pending = new Map<number, { stack?: string }>()
+
+function capture(): { stack?: string } {
+  const holder: { stack?: string } = {}
+  const limit = Error.stackTraceLimit
+  Error.stackTraceLimit = 40
+  Error.captureStackTrace(holder, capture)
+  Error.stackTraceLimit = limit
+  return holder
+}
+
+/** The first stack frame in the project's own code (not node:, node_modules or this file). */
+function maker(holder: { stack?: string } | undefined): string {
+  for (const line of holder?.stack?.split('\n').slice(1) ?? []) {
+    const m = /\(?(?:file:\/\/)?(\/[^():]+):(\d+):(\d+)\)?$/.exec(line.trim())
+    if (m === null) continue
+    const [, file = '', row, col] = m
+    if (!file.startsWith(root) || file.includes('/node_modules/') || file.endsWith('/tools/test-guard.ts'))
+      continue
+    return `${relative(root, file)}:${row}:${col}`
+  }
+  return UNKNOWN
+}
+
+createHook({
+  init(asyncId, type, trigger, resource) {
+    if (type === 'PROMISE') return
+    if (!HANDLES.has(type)) {
+      pending.set(asyncId, capture())
+      return
+    }
+    let where = maker(capture())
+    if (where === UNKNOWN) where = maker(pending.get(trigger))
+    live.set(asyncId, { type, where, resource })
+  },
+  destroy(asyncId) {
+    live.delete(asyncId)
+    pending.delete(asyncId)
+  },
+}).enable()
+
+/** Still holding the event loop: ref'd timers and handles that are not closed. */
+function holding(): { type: string; where: string }[] {
+  const open: { type: string; where: string }[] = []
+  for (const entry of live.values()) {
+    const r = entry.resource as { hasRef?: () => boolean; _destroyed?: boolean }
+    if (typeof r.hasRef === 'function' && !r.hasRef()) continue
+    if (entry.type === 'Timeout' && (r as { _destroyed?: boolean })._destroyed === true) continue
+    open.push(entry)
+  }
+  return open
+}
+
+after(() => {
+  const file = relative(root, process.argv[1] ?? 'the test file')
+  const timer = setTimeout(() => {
+    const open = holding()
+    const lines = open.map((h) => `  ${h.type} made at ${h.where}`)
+    process.stderr.write(
+      `leak: ${file} left ${open.length} handle(s) open ${LEAK_GRACE_MS} ms after its last test:\n${lines.join('\n')}\n` +
+        `  (still active: ${process.getActiveResourcesInfo().join(', ')})\n`,
+    )
+    process.exit(70)
+  }, LEAK_GRACE_MS)
+  timer.unref()
+})
