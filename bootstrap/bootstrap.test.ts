@@ -25,10 +25,14 @@ import { generateApplications } from './root/applications.ts'
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const FIXTURE = fileURLToPath(new URL('argocd/fixtures/standin-install.yaml', import.meta.url))
 const CRDS = ['applications.argoproj.io', 'applicationsets.argoproj.io', 'appprojects.argoproj.io']
+const WORKLOADS = [
+  'deployments/argocd-repo-server',
+  'deployments/argocd-server',
+  'statefulsets/argocd-application-controller',
+]
+const ROOT_APP_PATH = '/apis/argoproj.io/v1alpha1/namespaces/argocd/applications/root'
 
 let dir = ''
-let standin: KubeStandin
-let api: KubeClient
 let manifestServer: Server
 let manifestUrl = ''
 let manifestHits = 0
@@ -36,27 +40,60 @@ let fixture: Buffer
 let loaded: LoadedConfig
 type Source = { repoURL: string; helm: { valuesObject: { global: { homelab: { repoURL: string } } } } }
 
-async function upstream(name: string, sha256: string): Promise<string> {
-  const file = join(dir, name)
+/** One test's own stand-in cluster, manifest cache and files. */
+interface Lab {
+  dir: string
+  standin: KubeStandin
+  api: KubeClient
+}
+
+/**
+ * Runs `body` against a fresh stand-in API server (CRDs Established and workloads rolled out after
+ * two reads each), stopped and deleted afterwards, pass or fail.
+ */
+async function withLab(body: (lab: Lab) => Promise<void>): Promise<void> {
+  const labDir = await mkdtemp(join(dir, 'lab-'))
+  let standin: KubeStandin | undefined
+  try {
+    standin = await startKubeStandin({
+      dir: join(labDir, 'api'),
+      crdEstablishedAfterReads: 2,
+      workloadReadyAfterReads: 2,
+    })
+    await writeFile(join(labDir, 'kubeconfig'), rewriteKubeconfigServer(standin.kubeconfig, standin.url))
+    const api = createKubeClient(await loadKubeconfig(join(labDir, 'kubeconfig')))
+    await body({ dir: labDir, standin, api })
+  } finally {
+    await standin?.close()
+    await rm(labDir, { recursive: true, force: true })
+  }
+}
+
+async function upstream(lab: Lab, name: string, sha256: string): Promise<string> {
+  const file = join(lab.dir, name)
   await writeFile(file, `version: v3.3.6\nurl: ${manifestUrl}\nsha256: "${sha256}"\n`)
   return file
 }
 
-function options(upstreamFile: string, events: BootstrapEvent[] = []): BootstrapOptions {
+/** The pin of the stand-in manifest, as `homelab bootstrap --pin-argocd` writes it. */
+const pinned = (lab: Lab) =>
+  upstream(lab, 'upstream.yaml', createHash('sha256').update(fixture).digest('hex'))
+
+function options(lab: Lab, upstreamFile: string, events: BootstrapEvent[] = []): BootstrapOptions {
   return {
-    api,
+    api: lab.api,
     config: loaded.config,
     derived: loaded.derived,
-    cacheDir: join(dir, 'cache'),
+    cacheDir: join(lab.dir, 'cache'),
     upstreamFile,
     events: (e) => events.push(e),
-    timeoutMs: 10_000,
-    pollMs: 25,
+    timeoutMs: 60_000,
+    pollMs: 5,
   }
 }
 
 /** Every stored object's resourceVersion, by kind/namespace/name. */
-function versions(): Map<string, string> {
+function versions(standin: KubeStandin): Map<string, string> {
   const out = new Map<string, string>()
   for (const res of standin.store.resources()) {
     for (const o of standin.store.list(res)) {
@@ -79,255 +116,298 @@ before(async () => {
   })
   await new Promise<void>((r) => manifestServer.listen(0, '127.0.0.1', r))
   manifestUrl = `http://127.0.0.1:${(manifestServer.address() as AddressInfo).port}/install.yaml`
-  standin = await startKubeStandin({
-    dir: join(dir, 'api'),
-    crdEstablishAfterMs: 150,
-    workloadReadyAfterMs: 150,
-  })
-  await writeFile(join(dir, 'kubeconfig'), rewriteKubeconfigServer(standin.kubeconfig, standin.url))
-  api = createKubeClient(await loadKubeconfig(join(dir, 'kubeconfig')))
   loaded = await loadConfig(join(ROOT, 'homelab.yaml'))
 })
 
 after(async () => {
-  await standin?.close()
   await new Promise<void>((r) => (manifestServer ? manifestServer.close(() => r()) : r()))
   manifestServer?.closeAllConnections()
   await rm(dir, { recursive: true, force: true })
 })
 
 test('bootstrap() (stand-in Kubernetes API, stand-in ArgoCD manifest) refuses an unpinned manifest before downloading or touching the cluster', async () => {
-  const file = await upstream('unpinned.yaml', '')
-  await assert.rejects(bootstrap(options(file)), (error: Error) => {
-    assert.ok(error instanceof ArgocdPinError)
-    assert.match(error.message, /^Cannot install ArgoCD v3\.3\.6: .*unpinned\.yaml pins no sha256/)
-    assert.match(error.message, /run `homelab bootstrap --pin-argocd`/)
-    return true
+  await withLab(async (lab) => {
+    const file = await upstream(lab, 'unpinned.yaml', '')
+    const hits = manifestHits
+    await assert.rejects(bootstrap(options(lab, file)), (error: Error) => {
+      assert.ok(error instanceof ArgocdPinError)
+      assert.match(error.message, /^Cannot install ArgoCD v3\.3\.6: .*unpinned\.yaml pins no sha256/)
+      assert.match(error.message, /run `homelab bootstrap --pin-argocd`/)
+      return true
+    })
+    assert.equal(manifestHits, hits)
+    assert.deepEqual(lab.standin.requests(), [])
   })
-  assert.equal(manifestHits, 0)
-  assert.deepEqual(standin.requests(), [])
 })
 
 test('bootstrap() (stand-in Kubernetes API, stand-in ArgoCD manifest) refuses a manifest whose sha256 differs from the pin, touching nothing', async () => {
-  const file = await upstream('wrong.yaml', 'ab'.repeat(32))
-  await assert.rejects(bootstrap(options(file)), /its sha256 is [0-9a-f]{64}, but .*wrong\.yaml says abab/)
-  assert.equal(manifestHits, 1)
-  assert.deepEqual(standin.requests(), [])
+  await withLab(async (lab) => {
+    const file = await upstream(lab, 'wrong.yaml', 'ab'.repeat(32))
+    const hits = manifestHits
+    await assert.rejects(
+      bootstrap(options(lab, file)),
+      /its sha256 is [0-9a-f]{64}, but .*wrong\.yaml says abab/,
+    )
+    assert.equal(manifestHits, hits + 1)
+    assert.deepEqual(lab.standin.requests(), [])
+  })
 })
 
 test('bootstrap() (stand-in Kubernetes API, stand-in ArgoCD manifest) applies namespace, CRDs, waits Established, the rest, waits Available, then the root app (seed)', async () => {
-  const file = await upstream('upstream.yaml', createHash('sha256').update(fixture).digest('hex'))
-  const events: BootstrapEvent[] = []
-  const hitsBefore = manifestHits
-  const result = await bootstrap(options(file, events))
-  assert.equal(manifestHits, hitsBefore + 1)
-  const log = standin.requests()
-  const applies = log.filter((r) => r.method === 'PATCH')
-  assert.deepEqual(
-    applies.map((r) => r.path),
-    [
-      '/api/v1/namespaces/argocd',
-      ...CRDS.map((c) => `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${c}`),
-      '/api/v1/namespaces/argocd/serviceaccounts/argocd-application-controller',
-      '/apis/rbac.authorization.k8s.io/v1/clusterroles/argocd-application-controller',
-      '/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/argocd-application-controller',
-      '/api/v1/namespaces/argocd/configmaps/argocd-cm',
-      '/api/v1/namespaces/argocd/configmaps/argocd-cmd-params-cm',
-      '/api/v1/namespaces/argocd/services/argocd-server',
-      '/apis/apps/v1/namespaces/argocd/deployments/argocd-repo-server',
-      '/apis/apps/v1/namespaces/argocd/deployments/argocd-server',
-      '/apis/apps/v1/namespaces/argocd/statefulsets/argocd-application-controller',
-      '/apis/argoproj.io/v1alpha1/namespaces/argocd/applications/root',
-    ],
-  )
-  for (const r of applies) {
-    assert.equal(r.fieldManager, FIELD_MANAGER, r.path)
-    assert.equal(r.query.force, 'true', r.path)
-    assert.equal(r.contentType, 'application/apply-patch+yaml', r.path)
-  }
-  // the CRDs were Established (150 ms after creation) before anything else was applied
-  const firstCrd = log.findIndex((r) => r.method === 'PATCH' && r.path.includes('customresourcedefinitions'))
-  const firstOther = log.findIndex((r) => r.method === 'PATCH' && r.path.includes('serviceaccounts'))
-  const crdPolls = log
-    .slice(firstCrd, firstOther)
-    .filter((r) => r.method === 'GET' && r.path.includes('customresourcedefinitions/'))
-  assert.ok(crdPolls.length > CRDS.length * 2, `CRDs polled ${crdPolls.length} times`)
-  assert.ok(Date.parse(log[firstOther]?.time ?? '') - Date.parse(log[firstCrd]?.time ?? '') >= 150)
-  const waited = events.filter((e) => e.type === 'bootstrap.waiting').map((e) => e.step)
-  assert.ok(waited.includes('established') && waited.includes('available'), waited.join(','))
-  // the workloads were ready before the Gitea check and the root app
-  const lastWorkloadPoll = log.findLastIndex(
-    (r) => r.method === 'GET' && /deployments\/|statefulsets\//.test(r.path),
-  )
-  const giteaCheck = log.findIndex((r) => r.path.includes('/services/gitea-http:3000/proxy/'))
-  const rootApply = log.findIndex((r) => r.method === 'PATCH' && r.path.endsWith('/applications/root'))
-  assert.ok(firstOther < lastWorkloadPoll && lastWorkloadPoll < giteaCheck && giteaCheck < rootApply)
-  assert.equal(
-    log[giteaCheck]?.path,
-    '/api/v1/namespaces/gitea/services/gitea-http:3000/proxy/api/v1/repos/ops/homelab',
-  )
-  assert.equal(log[giteaCheck]?.status, 404)
+  await withLab(async (lab) => {
+    const file = await pinned(lab)
+    const events: BootstrapEvent[] = []
+    const hitsBefore = manifestHits
+    const result = await bootstrap(options(lab, file, events))
+    assert.equal(manifestHits, hitsBefore + 1)
+    const log = lab.standin.requests()
+    const applies = log.filter((r) => r.method === 'PATCH')
+    assert.deepEqual(
+      applies.map((r) => r.path),
+      [
+        '/api/v1/namespaces/argocd',
+        ...CRDS.map((c) => `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${c}`),
+        '/api/v1/namespaces/argocd/serviceaccounts/argocd-application-controller',
+        '/apis/rbac.authorization.k8s.io/v1/clusterroles/argocd-application-controller',
+        '/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/argocd-application-controller',
+        '/api/v1/namespaces/argocd/configmaps/argocd-cm',
+        '/api/v1/namespaces/argocd/configmaps/argocd-cmd-params-cm',
+        '/api/v1/namespaces/argocd/services/argocd-server',
+        ...WORKLOADS.map((w) => `/apis/apps/v1/namespaces/argocd/${w}`),
+        '/apis/argoproj.io/v1alpha1/namespaces/argocd/applications/root',
+      ],
+    )
+    for (const r of applies) {
+      assert.equal(r.fieldManager, FIELD_MANAGER, r.path)
+      assert.equal(r.query.force, 'true', r.path)
+      assert.equal(r.contentType, 'application/apply-patch+yaml', r.path)
+    }
+    // The stand-in serves each new CRD un-Established twice: the third read of each is the first
+    // that can see Established=True. All of them came before anything else was applied.
+    const firstOther = log.findIndex((r) => r.method === 'PATCH' && r.path.includes('serviceaccounts'))
+    const reads = (path: string, from: number, to: number) =>
+      log.slice(from, to).filter((r) => r.method === 'GET' && r.status === 200 && r.path === path).length
+    for (const c of CRDS) {
+      const path = `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${c}`
+      assert.deepEqual([c, reads(path, 0, firstOther), reads(path, firstOther, log.length)], [c, 3, 0])
+    }
+    const waiting = (step: string) =>
+      events.flatMap((e) =>
+        e.type === 'bootstrap.waiting' && e.step === step
+          ? [e.pending.map((p) => `${p.name}: ${p.lastSeen}`)]
+          : [],
+      )
+    const installing = CRDS.map((c) => `${c}: Established=False: Installing`)
+    assert.deepEqual(waiting('established'), [installing, installing])
+    // Likewise the workloads: each read three times, before the Gitea check and the root app.
+    const giteaCheck = log.findIndex((r) => r.path.includes('/services/gitea-http:3000/proxy/'))
+    const rootApply = log.findIndex((r) => r.method === 'PATCH' && r.path.endsWith('/applications/root'))
+    for (const w of WORKLOADS) {
+      const path = `/apis/apps/v1/namespaces/argocd/${w}`
+      assert.deepEqual(
+        [w, reads(path, firstOther, giteaCheck), reads(path, giteaCheck, log.length)],
+        [w, 3, 0],
+      )
+    }
+    const rolling = [
+      'deployment/argocd-repo-server: no Available condition yet',
+      'deployment/argocd-server: no Available condition yet',
+      'statefulset/argocd-application-controller: 0 ready replicas',
+    ]
+    assert.deepEqual(waiting('available'), [rolling, rolling])
+    assert.ok(firstOther < giteaCheck && giteaCheck < rootApply, `${firstOther} ${giteaCheck} ${rootApply}`)
+    assert.equal(
+      log[giteaCheck]?.path,
+      '/api/v1/namespaces/gitea/services/gitea-http:3000/proxy/api/v1/repos/ops/homelab',
+    )
+    assert.equal(log[giteaCheck]?.status, 404)
 
-  assert.equal(result.source, 'seed')
-  assert.equal(result.root, 'created')
-  assert.ok(result.objects.every((o) => o.result === 'created'))
-  const cm = await api.get<KubeObject>('/api/v1/namespaces/argocd/configmaps/argocd-cmd-params-cm')
-  assert.deepEqual(cm?.data, { 'server.insecure': 'true', 'controller.diff.server.side': 'true' })
-  assert.equal(
-    (cm?.metadata.labels as Record<string, string> | undefined)?.['app.kubernetes.io/part-of'],
-    'argocd',
-  )
-  const root = await api.get<KubeObject>('/apis/argoproj.io/v1alpha1/namespaces/argocd/applications/root')
-  const spec = (root?.spec ?? {}) as Record<string, unknown>
-  assert.deepEqual(spec.source, {
-    repoURL: 'https://github.com/homelab-as-code/homelab',
-    targetRevision: 'main',
-    path: 'bootstrap/root',
-    helm: {
-      valuesObject: {
-        global: {
-          homelab: {
-            domain: 'lab.home.arpa',
-            timezone: 'UTC',
-            loadBalancerPool: '10.77.0.224-10.77.0.254',
-            clusterIssuer: 'homelab-selfsigned',
-            letsencryptEmail: '',
-            repoURL: 'https://github.com/homelab-as-code/homelab',
-            revision: 'main',
-            seedRepoURL: 'https://github.com/homelab-as-code/homelab',
-            giteaRepoURL: 'http://gitea-http.gitea.svc:3000/ops/homelab.git',
+    assert.equal(result.source, 'seed')
+    assert.equal(result.root, 'created')
+    assert.ok(result.objects.every((o) => o.result === 'created'))
+    const cm = await lab.api.get<KubeObject>('/api/v1/namespaces/argocd/configmaps/argocd-cmd-params-cm')
+    assert.deepEqual(cm?.data, { 'server.insecure': 'true', 'controller.diff.server.side': 'true' })
+    assert.equal(
+      (cm?.metadata.labels as Record<string, string> | undefined)?.['app.kubernetes.io/part-of'],
+      'argocd',
+    )
+    const root = await lab.api.get<KubeObject>(
+      '/apis/argoproj.io/v1alpha1/namespaces/argocd/applications/root',
+    )
+    const spec = (root?.spec ?? {}) as Record<string, unknown>
+    assert.deepEqual(spec.source, {
+      repoURL: 'https://github.com/homelab-as-code/homelab',
+      targetRevision: 'main',
+      path: 'bootstrap/root',
+      helm: {
+        valuesObject: {
+          global: {
+            homelab: {
+              domain: 'lab.home.arpa',
+              timezone: 'UTC',
+              loadBalancerPool: '10.77.0.224-10.77.0.254',
+              clusterIssuer: 'homelab-selfsigned',
+              letsencryptEmail: '',
+              repoURL: 'https://github.com/homelab-as-code/homelab',
+              revision: 'main',
+              seedRepoURL: 'https://github.com/homelab-as-code/homelab',
+              giteaRepoURL: 'http://gitea-http.gitea.svc:3000/ops/homelab.git',
+            },
           },
         },
       },
-    },
+    })
+    assert.deepEqual(spec.syncPolicy, {
+      automated: { prune: true, selfHeal: true },
+      retry: { limit: 10, backoff: { duration: '10s', factor: 2, maxDuration: '5m' } },
+      syncOptions: ['CreateNamespace=true', 'ServerSideApply=true', 'SkipDryRunOnMissingResource=true'],
+    })
+    // The root app is exactly the one the root chart generates for itself: self-management is a no-op.
+    const generated = (await generateApplications(ROOT, result.settings)).find(
+      (a) => a.path === 'bootstrap/root',
+    )
+    const { metadata: _m, status: _s, ...applied } = root as KubeObject & { status?: unknown }
+    assert.ok(generated !== undefined && root !== undefined)
+    const { metadata: gm, ...want } = generated.application as unknown as KubeObject
+    assert.deepEqual(applied, want)
+    assert.deepEqual((root.metadata.labels as Record<string, string>)['homelab.dev/layer'], 'bootstrap')
+    assert.equal(gm.name, 'root')
   })
-  assert.deepEqual(spec.syncPolicy, {
-    automated: { prune: true, selfHeal: true },
-    retry: { limit: 10, backoff: { duration: '10s', factor: 2, maxDuration: '5m' } },
-    syncOptions: ['CreateNamespace=true', 'ServerSideApply=true', 'SkipDryRunOnMissingResource=true'],
-  })
-  // The root app is exactly the one the root chart generates for itself: self-management is a no-op.
-  const generated = (await generateApplications(ROOT, result.settings)).find(
-    (a) => a.path === 'bootstrap/root',
-  )
-  const { metadata: _m, status: _s, ...applied } = root as KubeObject & { status?: unknown }
-  assert.ok(generated !== undefined && root !== undefined)
-  const { metadata: gm, ...want } = generated.application as unknown as KubeObject
-  assert.deepEqual(applied, want)
-  assert.deepEqual((root.metadata.labels as Record<string, string>)['homelab.dev/layer'], 'bootstrap')
-  assert.equal(gm.name, 'root')
 })
 
 test('bootstrap() (stand-in Kubernetes API, stand-in ArgoCD manifest) run again changes nothing: no resourceVersion moves, the cached manifest is reused', async () => {
-  const before = versions()
-  const hits = manifestHits
-  const result = await bootstrap(options(join(dir, 'upstream.yaml')))
-  assert.deepEqual(versions(), before)
-  assert.equal(manifestHits, hits)
-  assert.deepEqual(
-    result.objects.filter((o) => o.result !== 'unchanged'),
-    [],
-  )
-  assert.equal(result.root, 'unchanged')
+  await withLab(async (lab) => {
+    const file = await pinned(lab)
+    const first = await bootstrap(options(lab, file))
+    assert.equal(first.root, 'created')
+    const before = versions(lab.standin)
+    const hits = manifestHits
+    const result = await bootstrap(options(lab, file))
+    assert.deepEqual(versions(lab.standin), before)
+    assert.equal(manifestHits, hits)
+    assert.deepEqual(
+      result.objects.filter((o) => o.result !== 'unchanged'),
+      [],
+    )
+    assert.equal(result.root, 'unchanged')
+  })
 })
 
 test('bootstrap() (stand-in Kubernetes API, stand-in ArgoCD manifest) recreates a deleted root app', async () => {
-  assert.equal(await api.delete('/apis/argoproj.io/v1alpha1/namespaces/argocd/applications/root'), true)
-  const result = await bootstrap(options(join(dir, 'upstream.yaml')))
-  assert.equal(result.root, 'created')
-  assert.ok(await api.get('/apis/argoproj.io/v1alpha1/namespaces/argocd/applications/root'))
-  assert.deepEqual(
-    result.objects.filter((o) => o.kind !== 'Application' && o.result !== 'unchanged'),
-    [],
-  )
+  await withLab(async (lab) => {
+    const file = await pinned(lab)
+    await bootstrap(options(lab, file))
+    assert.equal(await lab.api.delete(ROOT_APP_PATH), true)
+    const result = await bootstrap(options(lab, file))
+    assert.equal(result.root, 'created')
+    assert.ok(await lab.api.get(ROOT_APP_PATH))
+    assert.deepEqual(
+      result.objects.filter((o) => o.kind !== 'Application' && o.result !== 'unchanged'),
+      [],
+    )
+  })
 })
 
 test('bootstrap() (stand-in Kubernetes API, stand-in ArgoCD manifest) follows the in-cluster Gitea once it serves the repo (stand-in service proxy)', async () => {
-  const asked: string[] = []
-  standin.setServiceProxy('gitea', 'gitea-http:3000', (path) => {
-    asked.push(path)
-    return path === '/api/v1/repos/ops/homelab'
-      ? { status: 200, body: { full_name: 'ops/homelab', empty: false } }
-      : { status: 404, body: { message: 'not found' } }
-  })
-  try {
-    const result = await bootstrap(options(join(dir, 'upstream.yaml')))
+  await withLab(async (lab) => {
+    const file = await pinned(lab)
+    assert.equal((await bootstrap(options(lab, file))).source, 'seed')
+    const asked: string[] = []
+    lab.standin.setServiceProxy('gitea', 'gitea-http:3000', (path) => {
+      asked.push(path)
+      return path === '/api/v1/repos/ops/homelab'
+        ? { status: 200, body: { full_name: 'ops/homelab', empty: false } }
+        : { status: 404, body: { message: 'not found' } }
+    })
+    const result = await bootstrap(options(lab, file))
     assert.deepEqual(asked, ['/api/v1/repos/ops/homelab'])
     assert.equal(result.source, 'gitea')
     assert.equal(result.root, 'changed')
-    const root = await api.get<KubeObject>('/apis/argoproj.io/v1alpha1/namespaces/argocd/applications/root')
+    const root = await lab.api.get<KubeObject>(ROOT_APP_PATH)
     const source = ((root?.spec ?? {}) as { source: Source }).source
     assert.equal(source.repoURL, 'http://gitea-http.gitea.svc:3000/ops/homelab.git')
     assert.equal(
       source.helm.valuesObject.global.homelab.repoURL,
       'http://gitea-http.gitea.svc:3000/ops/homelab.git',
     )
-  } finally {
-    standin.setServiceProxy('gitea', 'gitea-http:3000', undefined)
-  }
+  })
 })
 
 test('homelab status on the stand-in Kubernetes API prints nodes, Applications with sync and health, and ingress URLs (real CLI)', async () => {
-  standin.addNode({ name: 'metal0', role: 'server', ip: '10.77.0.10', readyAfterMs: 0 })
-  standin.addNode({ name: 'metal1', role: 'agent', ip: '10.77.0.11', readyAfterMs: 60_000 })
-  await new Promise((r) => setTimeout(r, 50))
-  const root = standin.store.get(
-    standin.store.resourceOfKind('argoproj.io/v1alpha1', 'Application'),
-    'argocd',
-    'root',
-  )
-  root.status = { sync: { status: 'Synced' }, health: { status: 'Progressing' } }
-  standin.store.put(root)
-  standin.store.put({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'grafana' } })
-  standin.store.put({
-    apiVersion: 'networking.k8s.io/v1',
-    kind: 'Ingress',
-    metadata: { name: 'grafana', namespace: 'grafana' },
-    spec: { rules: [{ host: 'grafana.lab.home.arpa' }] },
-  })
-  const state = join(dir, 'state')
-  await rm(state, { recursive: true, force: true })
-  await mkdir(state)
-  await writeFile(join(state, 'kubeconfig'), rewriteKubeconfigServer(standin.kubeconfig, standin.url))
-  const run = (json: boolean) =>
-    promisify(execFile)(
-      join(ROOT, 'bin', 'homelab'),
-      ['status', '--state', state, '-c', join(ROOT, 'homelab.yaml'), ...(json ? ['--json'] : [])],
-      { cwd: ROOT },
+  await withLab(async (lab) => {
+    await bootstrap(options(lab, await pinned(lab)))
+    const { standin } = lab
+    standin.addNode({ name: 'metal0', role: 'server', ip: '10.77.0.10', readyAfterReads: 0 })
+    // held NotReady however often and however late the CLI reads it
+    standin.addNode({
+      name: 'metal1',
+      role: 'agent',
+      ip: '10.77.0.11',
+      readyAfterReads: Number.POSITIVE_INFINITY,
+    })
+    const root = standin.store.get(
+      standin.store.resourceOfKind('argoproj.io/v1alpha1', 'Application'),
+      'argocd',
+      'root',
     )
-  const text = (await run(false)).stdout
-  assert.equal(
-    text,
-    [
-      'nodes',
-      '  NAME    ROLES                 STATUS',
-      '  metal0  control-plane,master  Ready',
-      '  metal1  -                     NotReady: KubeletNotReady',
-      '',
-      'applications',
-      '  NAME  SYNC    HEALTH',
-      '  root  Synced  Progressing',
-      '',
-      'urls',
-      '  https://grafana.lab.home.arpa',
-      '',
-    ].join('\n'),
-  )
-  const lines = (await run(true)).stdout
-    .trim()
-    .split('\n')
-    .map((l) => JSON.parse(l))
-  const event = lines.find((e) => e.type === 'status')
-  assert.ok(event, JSON.stringify(lines))
-  assert.deepEqual(event.applications, [
-    { name: 'root', namespace: 'argocd', sync: 'Synced', health: 'Progressing' },
-  ])
-  assert.deepEqual(event.urls, ['https://grafana.lab.home.arpa'])
-  assert.deepEqual(
-    event.nodes.map((n: { name: string; ready: boolean }) => [n.name, n.ready]),
-    [
-      ['metal0', true],
-      ['metal1', false],
-    ],
-  )
+    root.status = { sync: { status: 'Synced' }, health: { status: 'Progressing' } }
+    standin.store.put(root)
+    standin.store.put({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'grafana' } })
+    standin.store.put({
+      apiVersion: 'networking.k8s.io/v1',
+      kind: 'Ingress',
+      metadata: { name: 'grafana', namespace: 'grafana' },
+      spec: { rules: [{ host: 'grafana.lab.home.arpa' }] },
+    })
+    const state = join(lab.dir, 'state')
+    await rm(state, { recursive: true, force: true })
+    await mkdir(state)
+    await writeFile(
+      join(state, 'kubeconfig'),
+      rewriteKubeconfigServer(lab.standin.kubeconfig, lab.standin.url),
+    )
+    const run = (json: boolean) =>
+      promisify(execFile)(
+        join(ROOT, 'bin', 'homelab'),
+        ['status', '--state', state, '-c', join(ROOT, 'homelab.yaml'), ...(json ? ['--json'] : [])],
+        { cwd: ROOT },
+      )
+    const text = (await run(false)).stdout
+    assert.equal(
+      text,
+      [
+        'nodes',
+        '  NAME    ROLES                 STATUS',
+        '  metal0  control-plane,master  Ready',
+        '  metal1  -                     NotReady: KubeletNotReady',
+        '',
+        'applications',
+        '  NAME  SYNC    HEALTH',
+        '  root  Synced  Progressing',
+        '',
+        'urls',
+        '  https://grafana.lab.home.arpa',
+        '',
+      ].join('\n'),
+    )
+    const lines = (await run(true)).stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
+    const event = lines.find((e) => e.type === 'status')
+    assert.ok(event, JSON.stringify(lines))
+    assert.deepEqual(event.applications, [
+      { name: 'root', namespace: 'argocd', sync: 'Synced', health: 'Progressing' },
+    ])
+    assert.deepEqual(event.urls, ['https://grafana.lab.home.arpa'])
+    assert.deepEqual(
+      event.nodes.map((n: { name: string; ready: boolean }) => [n.name, n.ready]),
+      [
+        ['metal0', true],
+        ['metal1', false],
+      ],
+    )
+    const nodeReads = standin.requests().filter((r) => r.method === 'GET' && r.path === '/api/v1/nodes')
+    assert.equal(nodeReads.length, 2, 'each run read the nodes')
+  })
 })

@@ -131,8 +131,8 @@ before(async () => {
     join(nodes.shared, 'api'),
     '--nodes-dir',
     join(nodes.shared, 'nodes'),
-    '--ready-after-ms',
-    '300',
+    '--ready-after-reads',
+    '1',
   ])
   await waitFor(
     'the stand-in Kubernetes API',

@@ -13,7 +13,7 @@ let kube: KubeClient
 
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'kube-client-'))
-  standin = await startKubeStandin({ dir, crdEstablishAfterMs: 50 })
+  standin = await startKubeStandin({ dir, crdEstablishedAfterReads: 1 })
   kube = createKubeClient(
     parseKubeconfig(rewriteKubeconfigServer(standin.kubeconfig, standin.url), 'stand-in'),
   )
@@ -166,13 +166,16 @@ test('KubeClient.resourceFor() against the stand-in API server: discovers a CRD 
   assert.equal(crdPath, '/apis/apiextensions.k8s.io/v1/customresourcedefinitions/applications.argoproj.io')
   await kube.apply(crdPath, crd, { fieldManager: 'homelab' })
   type Crd = { status: { conditions: { type: string; status: string }[] } }
-  let established = false
-  for (let i = 0; i < 50 && !established; i++) {
-    const got = await kube.get<Crd>(crdPath)
-    established = got?.status.conditions.some((c) => c.type === 'Established' && c.status === 'True') ?? false
-    if (!established) await new Promise((r) => setTimeout(r, 20))
-  }
-  assert.ok(established, 'the CRD never became Established')
+  const established = async () =>
+    (await kube.get<Crd>(crdPath))?.status.conditions.find((c) => c.type === 'Established')?.status
+  // The stand-in serves a new CRD un-Established once (crdEstablishedAfterReads), its kind not served till then.
+  kube.invalidateDiscovery()
+  await assert.rejects(
+    kube.resourceFor('argoproj.io/v1alpha1', 'Application'),
+    /create its CustomResourceDefinition first/,
+  )
+  assert.equal(await established(), 'False')
+  assert.equal(await established(), 'True')
   kube.invalidateDiscovery()
   const app = {
     apiVersion: 'argoproj.io/v1alpha1',

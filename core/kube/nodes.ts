@@ -96,7 +96,17 @@ export interface DrainOptions {
   /** Between checks for the evicted pods to be gone. @default 250 */
   pollMs?: number
   onEvent?: (event: DrainEvent) => void
+  /** What time it is and how to wait: tests pass a clock they drive. @default the real one */
+  clock?: Clock
 }
+
+/** Time as drain() sees it. */
+export interface Clock {
+  now(): number
+  sleep(ms: number): Promise<void>
+}
+
+const REAL_CLOCK: Clock = { now: () => Date.now(), sleep: (ms) => sleep(ms) }
 
 const podKey = (p: PodObject) => `${p.metadata.namespace}/${p.metadata.name}`
 
@@ -111,7 +121,8 @@ function skipReason(pod: PodObject): 'daemonset' | 'mirror' | undefined {
  * evictions refused by a PodDisruptionBudget (429); then waits until the evicted pods are gone.
  */
 export async function drain(client: KubeClient, name: string, options: DrainOptions): Promise<void> {
-  const deadline = Date.now() + options.timeoutMs
+  const clock = options.clock ?? REAL_CLOCK
+  const deadline = clock.now() + options.timeoutMs
   const emit = options.onEvent ?? (() => {})
   const retryDelayMs = options.retryDelayMs ?? 500
   const maxRetryDelayMs = options.maxRetryDelayMs ?? 5000
@@ -145,7 +156,7 @@ export async function drain(client: KubeClient, name: string, options: DrainOpti
           if (error instanceof KubeApiError && error.status === 404) return
           if (!(error instanceof KubeApiError && error.status === 429)) throw error
           const delayMs = Math.min(retryDelayMs * 2 ** (attempt - 1), maxRetryDelayMs)
-          if (Date.now() + delayMs > deadline) throw timeout('eviction still refused', [podKey(pod)])
+          if (clock.now() + delayMs > deadline) throw timeout('eviction still refused', [podKey(pod)])
           emit({
             type: 'drain.blocked',
             node: name,
@@ -154,7 +165,7 @@ export async function drain(client: KubeClient, name: string, options: DrainOpti
             delayMs,
             message: error.message,
           })
-          await sleep(delayMs)
+          await clock.sleep(delayMs)
         }
       }
     }),
@@ -163,8 +174,8 @@ export async function drain(client: KubeClient, name: string, options: DrainOpti
   for (;;) {
     const left = (await onNode()).filter((p) => evicted.has(p.metadata.uid ?? podKey(p))).map(podKey)
     if (left.length === 0) break
-    if (Date.now() + pollMs > deadline) throw timeout('pods still on the node', left)
-    await sleep(pollMs)
+    if (clock.now() + pollMs > deadline) throw timeout('pods still on the node', left)
+    await clock.sleep(pollMs)
   }
   emit({ type: 'drain.done', node: name, evicted: toEvict.length })
 }

@@ -5,8 +5,16 @@
  * writes, and logs every request. It has no controllers, no watch, no admission, no
  * validation beyond names: see docs/kube.md.
  *
+ * Nothing in it changes with time. What a controller or kubelet would do later (a node turning
+ * Ready, a CRD Established, a workload rolled out, an evicted pod gone) happens once a client has
+ * been served the earlier state a set number of times (a latch: the `*AfterReads` options and
+ * annotations), or when the test says so (`setNodeReady()`, or `PUT /standin/nodes/NAME/ready`).
+ * A client that polls is thus seen to poll, however slow the machine, and a test can hold a
+ * state for as long as it needs.
+ *
  * In-process: `await startKubeStandin({ dir })`. As a CLI (in a network namespace):
- *   tools/node24 test/harness/kube-standin.ts --listen 10.1.2.3:6443 --dir DIR [--nodes-dir DIR] [--ready-after-ms N]
+ *   tools/node24 test/harness/kube-standin.ts --listen 10.1.2.3:6443 --dir DIR [--nodes-dir DIR]
+ *     [--ready-after-reads N|never] [--crd-established-after-reads N|never] [--workload-ready-after-reads N|never]
  * prints `listening https://IP:PORT` when ready and exits on SIGTERM.
  */
 import { appendFileSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
@@ -37,8 +45,11 @@ export interface StandinNode {
   name: string
   role: 'server' | 'agent'
   ip: string
-  /** Time from registration to Ready=True. Defaults to the server's readyAfterMs. */
-  readyAfterMs?: number
+  /**
+   * How many times the node is served NotReady (by a GET or list) before it turns Ready; 0 registers
+   * it Ready, Infinity holds it NotReady until `setNodeReady()`. Defaults to the server's readyAfterReads.
+   */
+  readyAfterReads?: number
 }
 
 export interface KubeStandinOptions {
@@ -52,17 +63,22 @@ export interface KubeStandinOptions {
   nodesDir?: string
   /** Nodes registered at start. */
   nodes?: StandinNode[]
-  /** Time from a node's registration to Ready=True. @default 1000 */
-  readyAfterMs?: number
-  /** Time from a CRD's creation to Established=True and its resources being served. @default 200 */
-  crdEstablishAfterMs?: number
-  /** How often nodesDir is read. @default 100 */
-  nodesPollMs?: number
   /**
-   * Time from a Deployment's or StatefulSet's creation to its status showing it rolled out
-   * (Deployment Available=True, StatefulSet readyReplicas = replicas), as if its pods ran. @default 200
+   * How many times a newly registered node is served NotReady before it turns Ready (Infinity:
+   * until `setNodeReady()`). @default 1
    */
-  workloadReadyAfterMs?: number
+  readyAfterReads?: number
+  /**
+   * How many times a new CRD is served with Established=False before it is Established and its
+   * resources are served. @default 1
+   */
+  crdEstablishedAfterReads?: number
+  /**
+   * How many times a new Deployment or StatefulSet is served not rolled out before its status shows
+   * it rolled out (Deployment Available=True, StatefulSet readyReplicas = replicas), as if its pods
+   * ran. @default 1
+   */
+  workloadReadyAfterReads?: number
 }
 
 /** What a stand-in service answers through the API server's service proxy. */
@@ -93,8 +109,13 @@ export interface KubeStandin {
   kubeconfig: string
   store: StandinStore
   requests(): StandinRequest[]
-  /** Registers (or re-registers) a node, Ready=False until its delay passes. */
+  /** Registers (or re-registers) a node, Ready=False until it has been read readyAfterReads times. */
   addNode(node: StandinNode): void
+  /**
+   * Sets a registered node's Ready condition now, and ends its latch: it stays so until the next
+   * call (or until it registers again). Throws when no such node is registered.
+   */
+  setNodeReady(name: string, ready: boolean): void
   /**
    * Stands in for a service behind the API server's service proxy (`service` as in the URL,
    * e.g. `gitea-http:3000`); undefined removes it. Without one the proxy answers 404 (no such service).
@@ -106,8 +127,11 @@ export interface KubeStandin {
 export const KUBELET_VERSION = 'v1.33.5+k3s1'
 /** Pods whose annotation holds a number N refuse eviction with 429 N times, as a PodDisruptionBudget would. */
 export const EVICTION_REFUSALS_ANNOTATION = 'standin.homelab.dev/eviction-refusals'
-/** Pods whose annotation holds a number N of milliseconds stay, with a deletionTimestamp, that long after eviction. */
-export const TERMINATION_MS_ANNOTATION = 'standin.homelab.dev/termination-ms'
+/**
+ * Pods whose annotation holds a number N stay after eviction, with a deletionTimestamp, until they
+ * have been served N times (by a GET or list); `never` keeps them there.
+ */
+export const TERMINATION_READS_ANNOTATION = 'standin.homelab.dev/termination-reads'
 
 const status = (code: number, reason: string, message: string) =>
   new StandinStatusError(code, reason, message)
@@ -123,24 +147,34 @@ interface Route {
 
 export async function startKubeStandin(options: KubeStandinOptions): Promise<KubeStandin> {
   const host = options.host ?? '127.0.0.1'
-  const readyAfterMs = options.readyAfterMs ?? 1000
-  const crdDelay = options.crdEstablishAfterMs ?? 200
-  const workloadDelay = options.workloadReadyAfterMs ?? 200
+  const readyAfterReads = options.readyAfterReads ?? 1
+  const crdReads = options.crdEstablishedAfterReads ?? 1
+  const workloadReads = options.workloadReadyAfterReads ?? 1
   const proxies = new Map<string, StandinServiceProxy>()
   mkdirSync(options.dir, { recursive: true })
   const certs = await makeStandinCerts(options.dir, [host])
   const kubeconfig = readFileSync(join(options.dir, 'kubeconfig.yaml'), 'utf8')
   const store = new StandinStore()
   const log: StandinRequest[] = []
-  const timers = new Set<NodeJS.Timeout>()
-  const later = (ms: number, fn: () => void) => {
-    const t = setTimeout(() => {
-      timers.delete(t)
-      fn()
-    }, ms)
-    timers.add(t)
-  }
   const refusals = new Map<string, number>()
+
+  /**
+   * Latches, by object uid: the reads left before `release` runs (what a controller would do).
+   * Each GET or list that serves the object counts one, after its answer is made.
+   */
+  const latches = new Map<string, { left: number; release: () => void }>()
+  function latch(uid: string, reads: number, release: () => void): void {
+    if (!(reads > 0)) release()
+    else latches.set(uid, { left: reads, release })
+  }
+  function served(objects: Json[]): void {
+    for (const o of objects) {
+      const l = latches.get(o?.metadata?.uid)
+      if (l === undefined || --l.left > 0) continue
+      latches.delete(o.metadata.uid)
+      l.release()
+    }
+  }
 
   for (const ns of ['default', 'kube-system', 'kube-public', 'kube-node-lease']) {
     store.put({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns }, status: { phase: 'Active' } })
@@ -156,15 +190,6 @@ export async function startKubeStandin(options: KubeStandinOptions): Promise<Kub
       labels['node-role.kubernetes.io/control-plane'] = 'true'
       labels['node-role.kubernetes.io/master'] = 'true'
     }
-    const condition = (ready: boolean) => ({
-      type: 'Ready',
-      status: ready ? 'True' : 'False',
-      reason: ready ? 'KubeletReady' : 'KubeletNotReady',
-      message: ready
-        ? 'kubelet is posting ready status'
-        : 'container runtime network not ready: cni plugin not initialized',
-      lastTransitionTime: now(),
-    })
     const nodeRes = store.resourceOfKind('v1', 'Node')
     store.delete(nodeRes, undefined, node.name)
     const created = store.put({
@@ -173,7 +198,7 @@ export async function startKubeStandin(options: KubeStandinOptions): Promise<Kub
       metadata: { name: node.name, labels },
       spec: {},
       status: {
-        conditions: [condition(false)],
+        conditions: [readyCondition(false)],
         addresses: [
           { type: 'InternalIP', address: node.ip },
           { type: 'Hostname', address: node.name },
@@ -185,12 +210,21 @@ export async function startKubeStandin(options: KubeStandinOptions): Promise<Kub
         },
       },
     })
-    later(node.readyAfterMs ?? readyAfterMs, () => {
+    latch(created.metadata.uid, node.readyAfterReads ?? readyAfterReads, () => {
       const current = store.get(nodeRes, undefined, node.name)
       if (current?.metadata.uid !== created.metadata.uid) return
-      current.status.conditions = [condition(true)]
+      current.status.conditions = [readyCondition(true)]
       store.put(current)
     })
+  }
+
+  function setNodeReady(name: string, ready: boolean): void {
+    const nodeRes = store.resourceOfKind('v1', 'Node')
+    const current = store.get(nodeRes, undefined, name)
+    if (current === undefined) throw notFound(nodeRes, name)
+    latches.delete(current.metadata.uid)
+    current.status.conditions = [readyCondition(ready)]
+    store.put(current)
   }
 
   for (const node of options.nodes ?? []) addNode(node)
@@ -217,11 +251,11 @@ export async function startKubeStandin(options: KubeStandinOptions): Promise<Kub
       }
     }
   }
+  // Read at start and before every request: a node whose file is there is registered, however slow the scan.
   scanNodesDir()
-  const poll = options.nodesDir ? setInterval(scanNodesDir, options.nodesPollMs ?? 100) : undefined
 
   function establishLater(crd: Json): void {
-    later(crdDelay, () => {
+    latch(crd.metadata.uid, crdReads, () => {
       const crdRes = store.resourceOfKind('apiextensions.k8s.io/v1', 'CustomResourceDefinition')
       const current = store.get(crdRes, undefined, crd.metadata.name)
       if (!current || current.metadata.uid !== crd.metadata.uid) return
@@ -268,9 +302,9 @@ export async function startKubeStandin(options: KubeStandinOptions): Promise<Kub
     return stored
   }
 
-  /** No controllers run: a new Deployment or StatefulSet reports itself rolled out after a delay. */
+  /** No controllers run: a new Deployment or StatefulSet reports itself rolled out once read enough. */
   function rollOutLater(res: StandinResource, created: Json): void {
-    later(workloadDelay, () => {
+    latch(created.metadata.uid, workloadReads, () => {
       const current = store.get(res, created.metadata.namespace, created.metadata.name)
       if (!current || current.metadata.uid !== created.metadata.uid) return
       const replicas = current.spec?.replicas ?? 1
@@ -391,15 +425,14 @@ export async function startKubeStandin(options: KubeStandinOptions): Promise<Kub
           .list(res, r.namespace)
           .filter((o) => matchLabels(query.get('labelSelector') ?? undefined, o.metadata.labels))
           .filter((o) => matchFields(query.get('fieldSelector') ?? undefined, o))
-        return [
-          200,
-          {
-            apiVersion: apiVersionOf(res.group, r.version),
-            kind: `${res.kind}List`,
-            metadata: { resourceVersion: store.currentResourceVersion() },
-            items,
-          },
-        ]
+        const list = {
+          apiVersion: apiVersionOf(res.group, r.version),
+          kind: `${res.kind}List`,
+          metadata: { resourceVersion: store.currentResourceVersion() },
+          items,
+        }
+        served(items)
+        return [200, list]
       }
       if (method === 'POST') {
         const obj = parseBody(contentType, body)
@@ -440,14 +473,18 @@ export async function startKubeStandin(options: KubeStandinOptions): Promise<Kub
         )
       }
       refusals.delete(key)
-      const terminationMs = Number(existing.metadata.annotations?.[TERMINATION_MS_ANNOTATION] ?? 0)
-      if (terminationMs > 0) {
-        existing.metadata.deletionTimestamp ??= now()
-        store.put(existing)
-        later(terminationMs, () => {
-          if (store.get(res, r.namespace, name)?.metadata.uid === existing.metadata.uid)
-            store.delete(res, r.namespace, name)
-        })
+      const terminationReads = parseReads(
+        existing.metadata.annotations?.[TERMINATION_READS_ANNOTATION] ?? '0',
+      )
+      if (terminationReads > 0) {
+        if (existing.metadata.deletionTimestamp === undefined) {
+          existing.metadata.deletionTimestamp = now()
+          store.put(existing)
+          latch(existing.metadata.uid, terminationReads, () => {
+            if (store.get(res, r.namespace, name)?.metadata.uid === existing.metadata.uid)
+              store.delete(res, r.namespace, name)
+          })
+        }
       } else {
         store.delete(res, r.namespace, name)
       }
@@ -458,10 +495,12 @@ export async function startKubeStandin(options: KubeStandinOptions): Promise<Kub
     switch (method) {
       case 'GET':
         if (!existing) throw notFound(res, name)
+        served([existing])
         return [200, existing]
       case 'DELETE': {
         if (!existing) throw notFound(res, name)
         store.delete(res, r.namespace, name)
+        latches.delete(existing.metadata.uid)
         if (res.plural === 'nodes' && options.nodesDir) {
           // k3s deletes a node's password secret with its Node: the machine may register anew.
           rmSync(join(options.nodesDir, `${name}.json`), { force: true })
@@ -578,8 +617,11 @@ export async function startKubeStandin(options: KubeStandinOptions): Promise<Kub
     let out: Json
     try {
       if (!(req.socket as TLSSocket).authorized) throw status(401, 'Unauthorized', 'Unauthorized')
+      scanNodesDir()
       const segments = url.pathname.split('/').filter(Boolean).map(decodeURIComponent)
-      if (['/healthz', '/readyz', '/livez'].includes(url.pathname)) {
+      if (segments[0] === 'standin') {
+        out = control(method, segments, Buffer.concat(chunks).toString('utf8').trim())
+      } else if (['/healthz', '/readyz', '/livez'].includes(url.pathname)) {
         out = 'ok'
       } else if (url.pathname === '/version') {
         out = { major: '1', minor: '33', gitVersion: KUBELET_VERSION, platform: 'linux/amd64' }
@@ -623,6 +665,18 @@ export async function startKubeStandin(options: KubeStandinOptions): Promise<Kub
     resp.end(text)
   }
 
+  /** The test's own controls, for the CLI form: `PUT /standin/nodes/NAME/ready` with `true` or `false`. */
+  function control(method: string, segments: string[], body: string): Json {
+    const [, what, name, field] = segments
+    if (what !== 'nodes' || name === undefined || field !== 'ready' || segments.length !== 4)
+      throw status(404, 'NotFound', 'stand-in control: the only one is PUT /standin/nodes/NAME/ready')
+    if (method !== 'PUT') throw status(405, 'MethodNotAllowed', 'stand-in control: PUT true or false')
+    if (body !== 'true' && body !== 'false')
+      throw badRequest(`stand-in control: the body must be true or false, not "${body}"`)
+    setNodeReady(name, body === 'true')
+    return store.get(store.resourceOfKind('v1', 'Node'), undefined, name)
+  }
+
   function parseBody(contentType: string, body: Buffer): Json {
     const text = body.toString('utf8')
     let obj: Json
@@ -663,19 +717,36 @@ export async function startKubeStandin(options: KubeStandinOptions): Promise<Kub
     store,
     requests: () => [...log],
     addNode,
+    setNodeReady,
     setServiceProxy(namespace, service, handler) {
       if (handler) proxies.set(`${namespace}/${service}`, handler)
       else proxies.delete(`${namespace}/${service}`)
     },
     close: () =>
       new Promise<void>((resolve) => {
-        if (poll) clearInterval(poll)
-        for (const t of timers) clearTimeout(t)
-        timers.clear()
         server.close(() => resolve())
         server.closeAllConnections()
       }),
   }
+}
+
+function readyCondition(ready: boolean): Json {
+  return {
+    type: 'Ready',
+    status: ready ? 'True' : 'False',
+    reason: ready ? 'KubeletReady' : 'KubeletNotReady',
+    message: ready
+      ? 'kubelet is posting ready status'
+      : 'container runtime network not ready: cni plugin not initialized',
+    lastTransitionTime: now(),
+  }
+}
+
+/** A latch count: a whole number, or `never` (Infinity). */
+export function parseReads(text: string): number {
+  if (text === 'never') return Number.POSITIVE_INFINITY
+  if (!/^\d+$/.test(text)) throw new Error(`"${text}" is not a number of reads (a whole number or never)`)
+  return Number(text)
 }
 
 /** `/api/v1/namespaces/NS/services/NAME/proxy[/...]`. */
@@ -700,7 +771,8 @@ function unchangedByApply(existing: Json, merged: Json, manager: string): boolea
 function usage(message: string): never {
   process.stderr.write(
     `kube-standin: ${message}\n` +
-      'usage: tools/node24 test/harness/kube-standin.ts --listen IP:PORT --dir DIR [--nodes-dir DIR] [--ready-after-ms N]\n',
+      'usage: tools/node24 test/harness/kube-standin.ts --listen IP:PORT --dir DIR [--nodes-dir DIR]\n' +
+      '         [--ready-after-reads N|never] [--crd-established-after-reads N|never] [--workload-ready-after-reads N|never]\n',
   )
   process.exit(2)
 }
@@ -722,8 +794,34 @@ async function main(argv: string[]): Promise<void> {
   }
   const nodesDir = args.get('nodes-dir')
   if (nodesDir) options.nodesDir = nodesDir
-  const ready = args.get('ready-after-ms')
-  if (ready !== undefined) options.readyAfterMs = Number(ready)
+  const count = (name: string): number | undefined => {
+    const v = args.get(name)
+    if (v === undefined) return undefined
+    try {
+      return parseReads(v)
+    } catch (error) {
+      return usage(`--${name}: ${(error as Error).message}`)
+    }
+  }
+  const ready = count('ready-after-reads')
+  if (ready !== undefined) options.readyAfterReads = ready
+  const crd = count('crd-established-after-reads')
+  if (crd !== undefined) options.crdEstablishedAfterReads = crd
+  const workload = count('workload-ready-after-reads')
+  if (workload !== undefined) options.workloadReadyAfterReads = workload
+  for (const k of args.keys()) {
+    if (
+      ![
+        'listen',
+        'dir',
+        'nodes-dir',
+        'ready-after-reads',
+        'crd-established-after-reads',
+        'workload-ready-after-reads',
+      ].includes(k)
+    )
+      usage(`unknown option "--${k}"`)
+  }
   const standin = await startKubeStandin(options)
   process.stdout.write(`listening ${standin.url}\n`)
   const stop = () => {
