@@ -32,6 +32,7 @@
  * ACK handler: no promise, timer or buffer per packet.
  */
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram'
+import { type Clock, type ClockTimer, systemClock } from './clock.ts'
 import type { BootEvent, BootEventSink, MachineDirectory } from './events.ts'
 import { type FileSource, normalizePath, PathError, type Requester, type ServedFile } from './files.ts'
 import {
@@ -70,6 +71,8 @@ export interface TftpServerOptions {
   readonly events?: BootEventSink
   /** Names the machine behind a client address, for events and generated files. */
   readonly machines?: MachineDirectory
+  /** Time for retransmission timers and event durations (tests pass a ManualClock). @default systemClock */
+  readonly clock?: Clock
 }
 
 export const TFTP_DEFAULTS = {
@@ -81,6 +84,7 @@ export const TFTP_DEFAULTS = {
   maxWindowBytes: 1024 * 1024,
   timeoutMs: 1000,
   retries: 5,
+  clock: systemClock,
 } as const
 
 export interface TftpServer {
@@ -153,6 +157,7 @@ class Server implements TftpServer {
   }
   readonly retries: number
   readonly machines: MachineDirectory | undefined
+  readonly clock: Clock
   readonly emit: Emit
   /** Transfers by client "ip:port", including those still opening their file. */
   readonly transfers = new Map<string, Transfer | 'opening'>()
@@ -189,6 +194,7 @@ class Server implements TftpServer {
     }
     this.retries = checkOption('retries', options.retries ?? TFTP_DEFAULTS.retries, 0, 100)
     this.machines = options.machines
+    this.clock = options.clock ?? TFTP_DEFAULTS.clock
     const sink = options.events
     this.emit = (event) => {
       if (sink === undefined) return
@@ -253,13 +259,13 @@ class Server implements TftpServer {
       file,
       ok: false,
       bytes: 0,
-      ms: Date.now() - started,
+      ms: this.clock.now() - started,
       error: detail,
     })
   }
 
   private onRequest(msg: Buffer, rinfo: RemoteInfo): void {
-    const started = Date.now()
+    const started = this.clock.now()
     const from = `${rinfo.address}:${rinfo.port}`
     let packet: TftpPacket
     try {
@@ -420,7 +426,7 @@ class Transfer {
   /** [header, short data] of the last block. */
   private readonly lastPacket: Buffer[]
   private readonly socket: Socket
-  private timer: NodeJS.Timeout | undefined
+  private timer: ClockTimer | undefined
   /** The current retransmission interval: timeoutMs, doubled after each timeout in a row. */
   private interval: number
   private phase: Phase
@@ -658,8 +664,8 @@ class Transfer {
   }
 
   private rearm(): void {
-    clearTimeout(this.timer)
-    this.timer = setTimeout(() => this.onTimeout(), this.interval)
+    this.timer?.cancel()
+    this.timer = this.server.clock.setTimer(() => this.onTimeout(), this.interval)
   }
 
   /** Why the client went silent, as far as the server can tell. */
@@ -699,7 +705,7 @@ class Transfer {
   private end(ok: boolean, error?: string, wire: string | null = null): Promise<void> {
     if (this.finished !== undefined) return this.finished
     this.phase = Phase.Done
-    clearTimeout(this.timer)
+    this.timer?.cancel()
     if (wire !== null) {
       try {
         this.socket.send(encodeTftp({ opcode: Opcode.ERROR, code: ErrorCode.NotDefined, message: wire }))
@@ -716,7 +722,7 @@ class Transfer {
       file: this.path,
       ok,
       bytes: Math.min(this.size, this.acked * this.blksize),
-      ms: Date.now() - this.started,
+      ms: this.server.clock.now() - this.started,
       ...(error === undefined ? {} : { error }),
     })
     this.finished = Promise.all([
