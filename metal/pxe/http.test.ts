@@ -13,11 +13,13 @@ import {
   DEFAULT_CHUNK_SIZE,
   DEFAULT_READ_AHEAD,
   decodeTarget,
+  type HttpServer,
   type InstallReport,
   parseRange,
   RequestError,
   serveHttp,
 } from './http.ts'
+import { EventLog, HANG_MS } from './test-events.ts'
 
 interface Reply {
   status: number
@@ -92,8 +94,27 @@ function pattern(size: number): Buffer {
 
 const SECRET = 'TOP-SECRET-OUTSIDE-THE-ROOT'
 
+/** Rejects when `promise` has not settled after HANG_MS: only a hung server gets there. */
+async function notHung<T>(promise: Promise<T>, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`${what}: still waiting after ${HANG_MS} ms`)), HANG_MS)
+      }),
+    ])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+/** Events compared without their order (two responses' 'close' may be seen in either order). */
+const unordered = <T>(list: T[]): string[] => list.map((x) => JSON.stringify(x)).sort()
+
 describe('serveHttp() on loopback', () => {
   let dir: string
+  let root: string
   let port: number
   let close: () => Promise<void>
   const events: BootEvent[] = []
@@ -103,7 +124,7 @@ describe('serveHttp() on loopback', () => {
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'hl-http-'))
-    const root = join(dir, 'root')
+    root = join(dir, 'root')
     await mkdir(join(root, 'pub', 'sub'), { recursive: true })
     await writeFile(join(root, 'pub', 'data.bin'), data)
     await writeFile(join(root, 'pub', 'hello.txt'), 'hello\n')
@@ -114,13 +135,10 @@ describe('serveHttp() on loopback', () => {
     await symlink(join(dir, 'secret.txt'), join(root, 'link-out'))
     await symlink(dir, join(root, 'dir-out'))
     await symlink('hello.txt', join(root, 'pub', 'link-in.txt'))
-    const generated = new GeneratedSource().set('machine.cfg', (r) =>
-      r.machine === undefined ? undefined : `name=${r.machine} ip=${r.ip}\n`,
-    )
     const server = await serveHttp({
       host: '127.0.0.1',
       port: 0,
-      files: new LayeredSource([generated, new DirectorySource(root)]),
+      files: files(),
       machines,
       events: (e) => events.push(e),
       onReport: async (r) => {
@@ -132,13 +150,30 @@ describe('serveHttp() on loopback', () => {
     close = () => server.close()
   })
   after(async () => {
-    await close()
+    await close?.()
     await rm(dir, { recursive: true, force: true })
   })
 
-  /** Events are emitted when a response closes, which can be just after the client saw it. */
-  async function eventsSettled(): Promise<void> {
-    await new Promise((r) => setTimeout(r, 20))
+  function files(): FileSource {
+    const generated = new GeneratedSource().set('machine.cfg', (r) =>
+      r.machine === undefined ? undefined : `name=${r.machine} ip=${r.ip}\n`,
+    )
+    return new LayeredSource([generated, new DirectorySource(root)])
+  }
+
+  /**
+   * A server of its own, for a test that counts 'http.served' events: they are emitted when a
+   * response closes, which can be just after its client saw it, so a shared log could still get
+   * one from the test before.
+   */
+  async function withOwnServer(run: (server: HttpServer, log: EventLog) => Promise<void>): Promise<void> {
+    const log = new EventLog()
+    const server = await serveHttp({ host: '127.0.0.1', port: 0, files: files(), machines, events: log.sink })
+    try {
+      await run(server, log)
+    } finally {
+      await server.close()
+    }
   }
 
   test('serveHttp() answers GET with 200, the exact bytes, Content-Length, Content-Type and Accept-Ranges', async () => {
@@ -316,50 +351,48 @@ describe('serveHttp() on loopback', () => {
   })
 
   test('serveHttp() gives each machine its own generated file, by client address', async () => {
-    events.length = 0
-    const one = await get(port, '/machine.cfg', '', '127.0.0.2')
-    const two = await get(port, '/machine.cfg', '', '127.0.0.3')
-    const stranger = await get(port, '/machine.cfg', '', '127.0.0.4')
-    assert.equal(one.status, 200)
-    assert.equal(one.body.toString(), 'name=node1 ip=127.0.0.2\n')
-    assert.equal(two.body.toString(), 'name=node2 ip=127.0.0.3\n')
-    assert.equal(stranger.status, 404)
-    await eventsSettled()
-    const served = events.filter((e) => e.type === 'http.served')
-    assert.deepEqual(
-      served.map((e) => [e.client, e.machine, e.path, e.status, e.bytes]),
-      [
-        ['127.0.0.2', 'node1', '/machine.cfg', 200, 24],
-        ['127.0.0.3', 'node2', '/machine.cfg', 200, 24],
-        ['127.0.0.4', undefined, '/machine.cfg', 404, 0],
-      ],
-    )
+    await withOwnServer(async (server, log) => {
+      const one = await get(server.port, '/machine.cfg', '', '127.0.0.2')
+      const two = await get(server.port, '/machine.cfg', '', '127.0.0.3')
+      const stranger = await get(server.port, '/machine.cfg', '', '127.0.0.4')
+      assert.equal(one.status, 200)
+      assert.equal(one.body.toString(), 'name=node1 ip=127.0.0.2\n')
+      assert.equal(two.body.toString(), 'name=node2 ip=127.0.0.3\n')
+      assert.equal(stranger.status, 404)
+      const served = await log.until('http.served', () => true, 3)
+      assert.deepEqual(
+        unordered(served.map((e) => [e.client, e.machine ?? null, e.path, e.status, e.bytes])),
+        unordered([
+          ['127.0.0.2', 'node1', '/machine.cfg', 200, 24],
+          ['127.0.0.3', 'node2', '/machine.cfg', 200, 24],
+          ['127.0.0.4', null, '/machine.cfg', 404, 0],
+        ]),
+      )
+    })
   })
 
   test("serveHttp() emits 'http.served' with status, bytes actually sent and duration", async () => {
-    events.length = 0
-    await get(port, '/pub/data.bin')
-    await get(port, '/pub/data.bin', 'Range: bytes=10-19')
-    await raw(port, 'HEAD /pub/data.bin HTTP/1.1')
-    await get(port, '/pub/nope.bin')
-    await eventsSettled()
-    const served = events.filter((e) => e.type === 'http.served')
-    assert.deepEqual(
-      served.map((e) => [e.method, e.path, e.status, e.bytes, e.client]),
-      [
-        ['GET', '/pub/data.bin', 200, 100000, '127.0.0.1'],
-        ['GET', '/pub/data.bin', 206, 10, '127.0.0.1'],
-        ['HEAD', '/pub/data.bin', 200, 0, '127.0.0.1'],
-        ['GET', '/pub/nope.bin', 404, 0, '127.0.0.1'],
-      ],
-    )
-    for (const e of served) assert.ok(e.type === 'http.served' && Number.isInteger(e.ms) && e.ms >= 0)
-    const warnings = events.filter((e) => e.type === 'pxe.warning')
-    assert.equal(warnings.length, 1)
-    assert.match(
-      warnings[0]?.type === 'pxe.warning' ? warnings[0].message : '',
-      /^Cannot serve file: "pub\/nope.bin" asked by 127\.0\.0\.1 does not exist$/,
-    )
+    await withOwnServer(async (server, log) => {
+      await get(server.port, '/pub/data.bin')
+      await get(server.port, '/pub/data.bin', 'Range: bytes=10-19')
+      await raw(server.port, 'HEAD /pub/data.bin HTTP/1.1')
+      await get(server.port, '/pub/nope.bin')
+      const served = await log.until('http.served', () => true, 4)
+      assert.deepEqual(
+        unordered(served.map((e) => [e.method, e.path, e.status, e.bytes, e.client])),
+        unordered([
+          ['GET', '/pub/data.bin', 200, 100000, '127.0.0.1'],
+          ['GET', '/pub/data.bin', 206, 10, '127.0.0.1'],
+          ['HEAD', '/pub/data.bin', 200, 0, '127.0.0.1'],
+          ['GET', '/pub/nope.bin', 404, 0, '127.0.0.1'],
+        ]),
+      )
+      for (const e of served) assert.ok(Number.isInteger(e.ms) && e.ms >= 0)
+      assert.deepEqual(
+        log.of('pxe.warning').map((e) => e.message),
+        ['Cannot serve file: "pub/nope.bin" asked by 127.0.0.1 does not exist'],
+      )
+    })
   })
 
   test('serveHttp() keeps a connection alive across requests', async () => {
@@ -447,7 +480,7 @@ describe('serveHttp() on loopback', () => {
       const g = await get(port, '/report/installed?detail=x', '', '127.0.0.9')
       assert.equal(r.status, 403)
       assert.equal(g.status, 403)
-      await eventsSettled()
+      // Reports and warnings come before the reply: nothing to wait for.
       assert.deepEqual(reports, [])
       assert.deepEqual(
         events.filter((e) => e.type !== 'http.served'),
@@ -504,24 +537,42 @@ describe('serveHttp() on loopback', () => {
   })
 })
 
-/** A FileSource of one big virtual file (bytes are i % 251) that counts what was read and closed. */
+/** A number that tests can wait on: `until(n)` resolves once it reached n. */
+class Counter {
+  value = 0
+  private readonly waiters: { n: number; resolve: () => void }[] = []
+  add(by = 1): void {
+    this.value += by
+    for (const w of this.waiters.filter((w) => this.value >= w.n)) {
+      this.waiters.splice(this.waiters.indexOf(w), 1)
+      w.resolve()
+    }
+  }
+  until(n: number, what: string): Promise<void> {
+    if (this.value >= n) return Promise.resolve()
+    return notHung(new Promise<void>((resolve) => this.waiters.push({ n, resolve })), what)
+  }
+}
+
+/** A FileSource of one big virtual file (bytes are i % 251) that counts what was opened, read and closed. */
 function countingSource(size: number, failAt?: number) {
-  const stats = { read: 0, opened: 0, closed: 0 }
+  const stats = { read: new Counter(), reads: new Counter(), opened: new Counter(), closed: new Counter() }
   const source: FileSource = {
     async open(path) {
       if (path !== 'big.img') return undefined
-      stats.opened++
+      stats.opened.add()
       const file: ServedFile = {
         size,
         async read(buffer, offset, length, position) {
           if (failAt !== undefined && position >= failAt) throw new Error('EIO: disk went away')
           const n = Math.min(length, size - position)
           for (let i = 0; i < n; i++) buffer[offset + i] = (position + i) % 251
-          stats.read += n
+          stats.read.add(n)
+          stats.reads.add()
           return n
         },
         async close() {
-          stats.closed++
+          stats.closed.add()
         },
       }
       return file
@@ -533,34 +584,43 @@ function countingSource(size: number, failAt?: number) {
 test('serveHttp() does not buffer a whole large file for a client that stops reading', async () => {
   const size = 1024 * 1024 * 1024
   const { source, stats } = countingSource(size)
-  const events: BootEvent[] = []
-  const server = await serveHttp({ host: '127.0.0.1', port: 0, files: source, events: (e) => events.push(e) })
+  const log = new EventLog()
+  const server = await serveHttp({ host: '127.0.0.1', port: 0, files: source, events: log.sink })
   const socket = connect({ host: '127.0.0.1', port: server.port })
+  socket.on('error', () => undefined) // destroyed below; nothing to report
   try {
-    await new Promise<void>((resolve) => socket.once('connect', () => resolve()))
-    socket.write('GET /big.img HTTP/1.1\r\nHost: t\r\n\r\n')
+    await notHung(new Promise<void>((resolve) => socket.once('connect', () => resolve())), 'connecting')
     let received = 0
-    socket.on('data', (c: Buffer) => {
-      received += c.length
-      if (received > 1024 * 1024) socket.pause() // read a little, then stall
+    const stalled = new Promise<void>((resolve) => {
+      socket.on('data', (c: Buffer) => {
+        received += c.length
+        if (received > 1024 * 1024) {
+          socket.pause() // read a little, then stall
+          resolve()
+        }
+      })
     })
-    // Wait until the server stops reading: it must be blocked on backpressure, not reading on.
-    let last = -1
-    for (let i = 0; i < 100 && stats.read !== last; i++) {
-      last = stats.read
-      await new Promise((r) => setTimeout(r, 200))
-    }
-    assert.equal(stats.read, last, 'the server kept reading from the file while the client was stalled')
+    socket.write('GET /big.img HTTP/1.1\r\nHost: t\r\n\r\n')
+    await notHung(stalled, 'the first MiB')
+    // The server reads ahead `readAhead` chunks at once, whatever the client does...
+    await stats.reads.until(DEFAULT_READ_AHEAD, 'the read-ahead')
+    // ...and then no more: the next read waits for a chunk's write to complete, which a stalled
+    // client never lets happen. A server that read on regardless would do so in the same
+    // microtask chain, before this turn of the event loop ends.
+    await new Promise((resolve) => setImmediate(resolve))
     // Bounded by readAhead * chunkSize (32 MiB by default) plus what the kernel's socket buffers
     // took (a few MiB), far below the 1 GiB file.
     const bound = DEFAULT_READ_AHEAD * DEFAULT_CHUNK_SIZE + 16 * 1024 * 1024
-    assert.ok(stats.read <= bound, `read ${stats.read} bytes ahead of a stalled client (bound ${bound})`)
-    assert.ok(stats.read >= 1024 * 1024)
+    assert.ok(
+      stats.read.value <= bound,
+      `read ${stats.read.value} bytes ahead of a stalled client (bound ${bound})`,
+    )
     socket.destroy()
-    await new Promise((r) => setTimeout(r, 100))
-    assert.equal(stats.closed, stats.opened, 'the file is closed once the client is gone')
-    const served = events.find((e) => e.type === 'http.served')
-    assert.ok(served?.type === 'http.served' && served.status === 200 && served.bytes < size)
+    await stats.closed.until(1, 'the file to be closed once the client is gone')
+    assert.equal(stats.opened.value, 1)
+    const [served] = await log.until('http.served')
+    assert.equal(served?.status, 200)
+    assert.ok((served?.bytes ?? size) < size, `${served?.bytes} bytes counted as sent`)
   } finally {
     socket.destroy()
     await server.close()
@@ -572,33 +632,54 @@ test('serveHttp() close() ends keep-alive and running downloads and closes their
   const server = await serveHttp({ host: '127.0.0.1', port: 0, files: source })
   const idle = connect({ host: '127.0.0.1', port: server.port })
   const busy = connect({ host: '127.0.0.1', port: server.port })
-  const closed = (s: typeof idle) => new Promise<void>((resolve) => s.once('close', () => resolve()))
-  const idleClosed = closed(idle)
-  const busyClosed = closed(busy)
-  idle.on('data', () => undefined)
-  busy.once('data', () => busy.pause())
-  idle.write('GET /nope HTTP/1.1\r\nHost: t\r\n\r\n') // answered 404, connection stays open
-  busy.write('GET /big.img HTTP/1.1\r\nHost: t\r\n\r\n')
-  await new Promise((r) => setTimeout(r, 200))
-  const started = Date.now()
-  await server.close()
-  assert.ok(Date.now() - started < 2000, 'close() waited for clients')
+  // Both are cut by the server: a reset is expected, not a failure.
+  idle.on('error', () => undefined)
   busy.on('error', () => undefined)
-  busy.resume() // a paused socket never reports the end of its stream
-  await idleClosed
-  await busyClosed
-  assert.equal(stats.opened, 1)
-  assert.equal(stats.closed, 1)
+  try {
+    const closed = (s: typeof idle) => new Promise<void>((resolve) => s.once('close', () => resolve()))
+    const idleClosed = closed(idle)
+    const busyClosed = closed(busy)
+    let idleReply = ''
+    const idleAnswered = new Promise<void>((resolve) => {
+      idle.on('data', (c: Buffer) => {
+        idleReply += c.toString('latin1')
+        if (idleReply.endsWith('404 Not Found\n')) resolve()
+      })
+    })
+    const busyStarted = new Promise<void>((resolve) =>
+      busy.once('data', () => {
+        busy.pause()
+        resolve()
+      }),
+    )
+    idle.write('GET /nope HTTP/1.1\r\nHost: t\r\n\r\n') // answered 404, connection stays open
+    busy.write('GET /big.img HTTP/1.1\r\nHost: t\r\n\r\n')
+    await notHung(idleAnswered, 'the 404 on the keep-alive connection')
+    await notHung(busyStarted, 'the download to start')
+    assert.match(idleReply, /^HTTP\/1\.1 404 /)
+    assert.equal(stats.opened.value, 1)
+    assert.equal(stats.closed.value, 0)
+    // close() does not wait for the clients: the busy one never reads on.
+    await notHung(server.close(), 'close() with a stalled download')
+    assert.equal(stats.closed.value, 1, 'close() resolves once the file is closed')
+    busy.resume() // a paused socket never reports the end of its stream
+    await notHung(idleClosed, 'the keep-alive connection to be closed')
+    await notHung(busyClosed, 'the download connection to be closed')
+  } finally {
+    idle.destroy()
+    busy.destroy()
+    await server.close()
+  }
 })
 
 test('serveHttp() cuts the connection when the file fails mid-transfer, and warns the operator', async () => {
   const { source } = countingSource(8 * 1024 * 1024, 3 * 1024 * 1024)
-  const events: BootEvent[] = []
+  const log = new EventLog()
   const server = await serveHttp({
     host: '127.0.0.1',
     port: 0,
     files: source,
-    events: (e) => events.push(e),
+    events: log.sink,
     chunkSize: 1024 * 1024,
   })
   try {
@@ -609,16 +690,10 @@ test('serveHttp() cuts the connection when the file fails mid-transfer, and warn
     const expected = Buffer.alloc(r.body.length)
     for (let i = 0; i < expected.length; i++) expected[i] = i % 251
     assert.ok(r.body.equals(expected))
-    await new Promise((res) => setTimeout(res, 20))
+    // The warning comes before the server ends the connection, so before the client saw the end.
     assert.deepEqual(
-      events.filter((e) => e.type === 'pxe.warning'),
-      [
-        {
-          type: 'pxe.warning',
-          service: 'http',
-          message: 'Cannot serve file: sending "big.img" to 127.0.0.1 failed: EIO: disk went away',
-        },
-      ],
+      log.of('pxe.warning').map((e) => e.message),
+      ['Cannot serve file: sending "big.img" to 127.0.0.1 failed: EIO: disk went away'],
     )
   } finally {
     await server.close()
