@@ -5,10 +5,12 @@
  * It sets the BROADCAST flag, as PXE ROMs do, so every server answers by broadcast.
  *
  *   pxe:  behaves like PXE firmware beside a router and a proxyDHCP server: broadcasts
- *         a DISCOVER with PXE options, collects offers for --collect-ms, takes its
- *         address from an offer with yiaddr and its boot file from a proxy offer,
- *         REQUESTs the address from that server, configures it, then asks the proxy on
- *         port 4011 and prints the result as one JSON line.
+ *         a DISCOVER with PXE options, collects offers until it has a lease offer and a
+ *         proxy offer (or --collect-ms passed), takes its address from the offer with
+ *         yiaddr and its boot file from the proxy offer, REQUESTs the address from that
+ *         server, configures it, then asks the proxy on port 4011 and prints the result
+ *         as one JSON line. Its waits end as soon as the answer is there; their limits
+ *         only bound a run against a server that never answers.
  *   load: --clients N MACs (02:00:00:00:xx:yy) each do DISCOVER -> REQUEST -> ACK,
  *         --window at a time, --rounds times; prints one JSON line with the timing.
  *
@@ -39,7 +41,7 @@ const { positionals, values } = parseArgs({
     mac: { type: 'string', default: '02:00:00:00:00:99' },
     arch: { type: 'string', default: '7' },
     dev: { type: 'string', default: 'eth0' },
-    'collect-ms': { type: 'string', default: '2000' },
+    'collect-ms': { type: 'string', default: '30000' },
     clients: { type: 'string', default: '200' },
     window: { type: 'string', default: '32' },
     rounds: { type: 'string', default: '1' },
@@ -141,20 +143,33 @@ function summary(p: DhcpPacket) {
   }
 }
 
+/** Answers wait at most this long: only a server that never answers gets there. */
+const PATIENCE_MS = 30_000
+
+const isLeaseOffer = (o: DhcpPacket): boolean => o.yiaddr !== 0
+const isProxyOffer = (o: DhcpPacket): boolean =>
+  o.yiaddr === 0 && o.options.string(DhcpOption.VendorClassIdentifier)?.startsWith('PXEClient') === true
+
 async function pxe(): Promise<unknown> {
   const mac = values.mac
   const xid = (Math.random() * 0xffffffff) >>> 0
   const offers: DhcpPacket[] = []
-  byXid.set(xid, (p) => {
-    if (p.options.uint8(DhcpOption.MessageType) === MessageType.Offer) offers.push(p)
+  const collected = new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, Number(values['collect-ms']))
+    byXid.set(xid, (p) => {
+      if (p.options.uint8(DhcpOption.MessageType) !== MessageType.Offer) return
+      offers.push(p)
+      if (offers.some(isLeaseOffer) && offers.some(isProxyOffer)) {
+        clearTimeout(timer)
+        resolve()
+      }
+    })
   })
   await send(request(xid, mac, MessageType.Discover, []), 67, '255.255.255.255')
-  await new Promise((r) => setTimeout(r, Number(values['collect-ms'])))
+  await collected
   byXid.delete(xid)
-  const lease = offers.find((o) => o.yiaddr !== 0)
-  const proxy = offers.find(
-    (o) => o.yiaddr === 0 && o.options.string(DhcpOption.VendorClassIdentifier)?.startsWith('PXEClient'),
-  )
+  const lease = offers.find(isLeaseOffer)
+  const proxy = offers.find(isProxyOffer)
   const result: Record<string, unknown> = { offers: offers.map(summary) }
   if (lease === undefined) return { ...result, error: 'no lease offer' }
   const leaseServer = lease.options.ip(DhcpOption.ServerIdentifier) as number
@@ -165,7 +180,7 @@ async function pxe(): Promise<unknown> {
       [DhcpOption.RequestedIpAddress, optIp(lease.yiaddr)],
     ]),
     MessageType.Ack,
-    1000,
+    PATIENCE_MS / 3,
   )
   result.ack = summary(ack)
   const mask = ack.options.ip(DhcpOption.SubnetMask) ?? 0xffffff00
@@ -177,7 +192,7 @@ async function pxe(): Promise<unknown> {
   // PXE spec 2.1 §2.2.5: the boot-server REQUEST goes unicast to port 4011 from the new address.
   const xid2 = (xid + 1) >>> 0
   const proxyAck = await new Promise<DhcpPacket | undefined>((resolve) => {
-    const timer = setTimeout(() => resolve(undefined), 2000)
+    const timer = setTimeout(() => resolve(undefined), PATIENCE_MS)
     byXid.set(xid2, (p, rinfo) => {
       if (rinfo.port !== 4011) return
       clearTimeout(timer)
