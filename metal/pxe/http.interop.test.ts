@@ -11,6 +11,8 @@ import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { type Host, type NsProcess, TestNet, waitFor } from '../../test/harness/netns.ts'
 
+/** Deadline for waits: only a hang reaches it. */
+const HANG_MS = 120_000
 const httpModule = join(import.meta.dirname, 'http.ts')
 const filesModule = join(import.meta.dirname, 'files.ts')
 
@@ -53,8 +55,15 @@ describe('serveHttp() with real clients in network namespaces', () => {
     cli = await net.host('cli', '10.77.0.2/24')
     server = srv.spawn([process.execPath, '--input-type=module', '-e', serverScript(root, cli.ip)])
     base = `http://${srv.ip}:8080`
-    await waitFor('the HTTP server to listen', () =>
-      server.output().includes('"pxe.listening"') ? true : server.child.exitCode !== null ? true : undefined,
+    await waitFor(
+      'the HTTP server to listen',
+      () =>
+        server.output().includes('"pxe.listening"')
+          ? true
+          : server.child.exitCode !== null
+            ? true
+            : undefined,
+      HANG_MS,
     )
     assert.match(server.output(), /"pxe.listening"/, server.output())
   })
@@ -162,15 +171,24 @@ describe('serveHttp() with real clients in network namespaces', () => {
       `http://127.0.0.1:8080/report/installed`,
     ])
     assert.equal(stranger, '403')
-    const reports = await waitFor('two install reports', () => {
-      const r = events().filter((e) => e.type === 'install.report')
-      return r.length >= 2 ? r : undefined
-    })
+    // The server prints events as it goes: wait for them (the stranger's warning comes last).
+    const seen = await waitFor(
+      'two install reports and a warning',
+      () => {
+        const all = events()
+        const done =
+          all.filter((e) => e.type === 'install.report').length >= 2 &&
+          all.some((e) => e.type === 'pxe.warning')
+        return done ? all : undefined
+      },
+      HANG_MS,
+    )
+    const reports = seen.filter((e) => e.type === 'install.report')
     assert.deepEqual(reports, [
       { type: 'install.report', machine: 'node1', stage: 'installing', detail: 'partitioned /dev/sda' },
       { type: 'install.report', machine: 'node1', stage: 'installed', detail: 'took 3 min' },
     ])
-    const warning = events().find((e) => e.type === 'pxe.warning')
+    const warning = seen.find((e) => e.type === 'pxe.warning')
     assert.deepEqual(warning, {
       type: 'pxe.warning',
       service: 'http',
