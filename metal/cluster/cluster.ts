@@ -76,6 +76,8 @@ export interface ClusterOptions {
   readonly sshRetryDelayMs?: number
   /** How long every node may take to turn Ready. @default 600000 */
   readonly readyTimeoutMs?: number
+  /** Between two readings of the nodes' readiness. @default 1000 */
+  readonly readyPollMs?: number
   readonly signal?: AbortSignal
 }
 
@@ -286,9 +288,12 @@ export async function buildCluster(options: ClusterOptions): Promise<NodeOutcome
     const notReady = await waitReady(
       api,
       waitFor.map((r) => r.machine.name),
-      options.readyTimeoutMs ?? 600_000,
-      events,
-      options.signal,
+      {
+        timeoutMs: options.readyTimeoutMs ?? 600_000,
+        events,
+        ...(options.readyPollMs === undefined ? {} : { pollMs: options.readyPollMs }),
+        ...(options.signal === undefined ? {} : { signal: options.signal }),
+      },
     )
     for (const [name, lastSeen] of notReady) {
       const run = runs.get(name) as NodeRun
@@ -399,14 +404,25 @@ function describe(node: NodeStatus | undefined): string {
   return `NotReady${node.readyReason === undefined ? '' : `: ${node.readyReason}`}${node.readyMessage === undefined ? '' : ` (${node.readyMessage})`}`
 }
 
-/** Polls the API until every named node is Ready; returns the ones that are not, with what was last seen. */
+export interface WaitReadyOptions {
+  readonly timeoutMs: number
+  readonly events: (event: ClusterEvent) => void
+  /** Between two readings. @default 1000 */
+  readonly pollMs?: number
+  readonly signal?: AbortSignal
+}
+
+/**
+ * Polls the API until every named node is Ready; returns the ones that are not, with what was
+ * last seen. A `node.waiting` event each time what a node shows changes, `node.ready` once.
+ */
 export async function waitReady(
   api: KubeClient,
   names: readonly string[],
-  timeoutMs: number,
-  events: (event: ClusterEvent) => void,
-  signal?: AbortSignal,
+  options: WaitReadyOptions,
 ): Promise<Map<string, string>> {
+  const { timeoutMs, events, signal } = options
+  const pollMs = options.pollMs ?? 1000
   const deadline = Date.now() + timeoutMs
   const last = new Map<string, string>(names.map((n) => [n, 'not checked yet']))
   const ready = new Set<string>()
@@ -440,7 +456,7 @@ export async function waitReady(
     if (Date.now() > deadline || signal?.aborted === true) {
       return new Map([...last].filter(([n]) => !ready.has(n)))
     }
-    await new Promise((r) => setTimeout(r, 1000))
+    await new Promise((r) => setTimeout(r, pollMs))
   }
 }
 

@@ -218,6 +218,14 @@ systemctl daemon-reload`
   const reg = JSON.parse(await readFile(join(l.shared, 'nodes', 'n2.json'), 'utf8'))
   assert.deepEqual([reg.name, reg.role, reg.ip], ['n2', 'agent', N2])
   assert.equal((await l.node('n2').k3sInvocations()).length, 2)
+  // the refused start never became ready; the second did
+  assert.deepEqual(await l.k3sEvents(), [
+    'n1 server start',
+    'n1 server ready',
+    'n2 agent start',
+    'n2 agent start',
+    'n2 agent ready',
+  ])
   assert.equal(existsSync(join(l.shared, 'forks.log')), false)
   assert.ok(!(await l.node('n2').log('systemctl')).some((line) => line.startsWith('warning:')))
 

@@ -367,6 +367,8 @@ export class StandinNodes {
     const script = [
       'set -e',
       ...mounts,
+      // A fresh machine's root home: not the host's (its shell rc files, its credentials).
+      'mount -t tmpfs -o mode=0700 standin-root /root',
       `hostname ${q(name)}`,
       `exec /usr/sbin/sshd -D -e -f ${q(join(this.dir, 'keys', name, 'sshd_config'))}`,
     ].join('; ')
@@ -389,7 +391,7 @@ export class StandinNodes {
         if (sshd.child.exitCode !== null) throw new Error(`Cannot start sshd on "${name}":\n${sshd.output()}`)
         return undefined
       },
-      5000,
+      30_000,
     )
   }
 
@@ -407,7 +409,7 @@ export class StandinNodes {
         for (const pid of left) kill(pid)
         return left.length === 0 ? true : undefined
       },
-      5000,
+      30_000,
     )
   }
 
@@ -466,9 +468,19 @@ export class StandinNodes {
           throw new Error(`Cannot start the release server:\n${server.output()}`)
         return undefined
       },
-      5000,
+      30_000,
     )
     return `http://${host.ip}:${port}`
+  }
+
+  /**
+   * Lines of `shared/k3s-events.log`, `<node> <server|agent> start|ready`, in the order the stand-in
+   * k3s processes of every node reached them: a start, and its readiness (after which systemctl
+   * start returns). [] when no k3s started.
+   */
+  async k3sEvents(): Promise<string[]> {
+    const text = await readFile(join(this.shared, 'k3s-events.log'), 'utf8').catch(() => '')
+    return text.split('\n').filter(Boolean)
   }
 
   /** Kills every sshd and stand-in daemon by PID, unmounts the tmpfs, deletes the namespaces and files. */

@@ -17,7 +17,7 @@
  *     [--ready-after-reads N|never] [--crd-established-after-reads N|never] [--workload-ready-after-reads N|never]
  * prints `listening https://IP:PORT` when ready and exits on SIGTERM.
  */
-import { appendFileSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { appendFileSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import https from 'node:https'
 import type { AddressInfo } from 'node:net'
@@ -229,7 +229,8 @@ export async function startKubeStandin(options: KubeStandinOptions): Promise<Kub
 
   for (const node of options.nodes ?? []) addNode(node)
 
-  const seen = new Map<string, number>()
+  /** Node files by path: what was last registered. A node registers again when its file says something else. */
+  const seen = new Map<string, string>()
   function scanNodesDir(): void {
     if (!options.nodesDir) return
     let files: string[]
@@ -241,10 +242,10 @@ export async function startKubeStandin(options: KubeStandinOptions): Promise<Kub
     for (const f of files) {
       const path = join(options.nodesDir, f)
       try {
-        const mtime = statSync(path).mtimeMs
-        if ((seen.get(path) ?? -1) >= mtime) continue
         const node = JSON.parse(readFileSync(path, 'utf8')) as StandinNode
-        seen.set(path, mtime)
+        const text = JSON.stringify(node)
+        if (seen.get(path) === text) continue
+        seen.set(path, text)
         addNode({ ...node, name: node.name ?? f.slice(0, -5) })
       } catch {
         // half-written file: read it again on the next scan
@@ -504,6 +505,7 @@ export async function startKubeStandin(options: KubeStandinOptions): Promise<Kub
         if (res.plural === 'nodes' && options.nodesDir) {
           // k3s deletes a node's password secret with its Node: the machine may register anew.
           rmSync(join(options.nodesDir, `${name}.json`), { force: true })
+          seen.delete(join(options.nodesDir, `${name}.json`))
         }
         if (res.plural === 'customresourcedefinitions' && existing.spec?.names?.plural) {
           store.removeResource(existing.spec.group, existing.spec.names.plural)
