@@ -195,7 +195,7 @@ export class TestNet {
     return proc
   }
 
-  /** Applies `tc netem` (e.g. ['loss', '10%']) on the bridge port of a host's interface. */
+  /** Applies `tc netem` (e.g. ['loss', '10%']) on the host's own interface, inside its namespace (egress from that host). */
   async netem(host: Host, args: readonly string[]): Promise<void> {
     await sh('ip', [
       'netns',
