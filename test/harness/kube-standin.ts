@@ -191,7 +191,8 @@ export async function startKubeStandin(options: KubeStandinOptions): Promise<Kub
       labels['node-role.kubernetes.io/master'] = 'true'
     }
     const nodeRes = store.resourceOfKind('v1', 'Node')
-    store.delete(nodeRes, undefined, node.name)
+    const old = store.delete(nodeRes, undefined, node.name)
+    if (old !== undefined) latches.delete(old.metadata.uid)
     const created = store.put({
       apiVersion: 'v1',
       kind: 'Node',
