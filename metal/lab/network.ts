@@ -468,7 +468,12 @@ export async function labDown(options: LabDownOptions): Promise<void> {
     if (ifaceBefore === undefined) step(`controller ${iface}`, 'absent')
     else if (ifaceBefore.ifalias !== names.alias) step(`controller ${iface}`, 'kept', 'not made by the lab')
     else {
-      if (left !== undefined) await ip(['link', 'del', 'dev', iface])
+      // The kernel removes a veth whose peer's namespace was deleted in the background: the
+      // interface seen a moment ago may be gone by the time we delete it, which is the goal.
+      if (left !== undefined)
+        await ip(['link', 'del', 'dev', iface]).catch(async (cause: unknown) => {
+          if ((await link(iface)) !== undefined) throw cause
+        })
       step(`controller ${iface}`, 'removed')
     }
   }
