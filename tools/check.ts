@@ -108,13 +108,14 @@ async function schedule(
   jobs: number,
   onDone: (r: FileResult) => void,
   children: Set<ChildProcess>,
+  stopped: () => boolean,
 ): Promise<FileResult[]> {
   const results: FileResult[] = []
   const light = files.filter((f) => !f.heavy)
   const heavy = files.filter((f) => f.heavy)
   let next = 0
   const worker = async () => {
-    for (let i = next++; i < light.length; i = next++) {
+    for (let i = next++; i < light.length && !stopped(); i = next++) {
       const entry = light[i]
       if (entry === undefined) break
       const r = await runFile(entry.file, children)
@@ -124,6 +125,7 @@ async function schedule(
   }
   await Promise.all(Array.from({ length: Math.max(1, Math.min(jobs, light.length)) }, worker))
   for (const entry of heavy) {
+    if (stopped()) break
     const r = await runFile(entry.file, children)
     results.push(r)
     onDone(r)
@@ -203,12 +205,23 @@ async function main(argv: string[]): Promise<number> {
   const runs = Array.from({ length: repeat }, () => entries).flat()
   const children = new Set<ChildProcess>()
   const burners = values.burn === true ? startBurners(availableParallelism()) : []
+  // Ctrl-C or SIGTERM: start no new file and let the running ones finish, so their `finally` and
+  // `after` hooks remove what they made (test-guard.ts keeps the first signal from killing them).
+  // A second signal kills them at once, and may leave namespaces or processes behind.
+  let stopping = false
   const stop = () => {
-    for (const c of [...children, ...burners]) c.kill('SIGTERM')
-    process.exit(130)
+    if (stopping) {
+      for (const c of children) c.kill('SIGKILL')
+      process.exit(130)
+    }
+    stopping = true
+    for (const b of burners) b.kill('SIGTERM')
+    process.stderr.write(
+      `\ncheck: stopping: ${children.size} running file(s) finish and clean up first (signal again to kill them)\n`,
+    )
   }
-  process.once('SIGINT', stop)
-  process.once('SIGTERM', stop)
+  process.on('SIGINT', stop)
+  process.on('SIGTERM', stop)
 
   process.stdout.write(
     `\n▶ tests: ${files.length} files${repeat > 1 ? ` × ${repeat}` : ''} (${heavyCount} heavy, one at a time; the rest ${jobs} at a time)${burners.length > 0 ? `, beside ${burners.length} CPU burners` : ''}\n`,
@@ -225,6 +238,7 @@ async function main(argv: string[]): Promise<number> {
         process.stdout.write(`${fileLine(r)}\n`)
       },
       children,
+      () => stopping,
     )
   } finally {
     for (const b of burners) b.kill('SIGTERM')
@@ -242,6 +256,10 @@ async function main(argv: string[]): Promise<number> {
         `  ${ok === mine.length ? '✔' : '✖'} ${e.file}: ${ok}/${mine.length} passed (mean ${seconds(mean)}, slowest ${seconds(slowest)})\n`,
       )
     }
+  }
+  if (stopping) {
+    process.stdout.write('\ncheck: stopped before every file ran\n')
+    return 130
   }
   if (failedFiles.length > 0) {
     process.stdout.write('\nfailed files:\n')

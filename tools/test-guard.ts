@@ -113,3 +113,14 @@ after(() => {
   }, LEAK_GRACE_MS)
   timer.unref()
 })
+
+// Under tools/check.ts a first Ctrl-C or SIGTERM must not kill a test half-way: its `finally` and
+// `after` hooks would never remove the namespaces and processes it made. The file runs to its end
+// (check.ts starts nothing new); a second signal ends it at once.
+let signalled = false
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    if (signalled) process.exit(130)
+    signalled = true
+  })
+}
