@@ -252,11 +252,6 @@ export type ConfigInput = z.input<typeof configSchema>
 export type Config = z.output<typeof configSchema>
 export type Machine = Config['machines'][number]
 
-/** Typed helper for writing a config in TypeScript (tests, tools). */
-export function defineConfig(config: ConfigInput): ConfigInput {
-  return config
-}
-
 /** The JSON Schema for editors, generated from the same schema. */
 export function configJsonSchema(): Record<string, unknown> {
   const schema = z.toJSONSchema(configSchema, { io: 'input', unrepresentable: 'any' }) as Record<

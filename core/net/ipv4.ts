@@ -29,10 +29,6 @@ export function formatIPv4(ip: IPv4): string {
   return [ip >>> 24, (ip >>> 16) & 255, (ip >>> 8) & 255, ip & 255].join('.')
 }
 
-export function ipv4ToBytes(ip: IPv4): Uint8Array {
-  return Uint8Array.of(ip >>> 24, (ip >>> 16) & 255, (ip >>> 8) & 255, ip & 255)
-}
-
 export function ipv4FromBytes(bytes: Uint8Array, offset = 0): IPv4 {
   if (offset + 4 > bytes.length)
     throw new RangeError(`Cannot read IPv4 address: needs 4 bytes at offset ${offset}`)

@@ -16,7 +16,7 @@
  * Rebuilds only when an input changed (a SHA-256 over the .deb names and this folder's sources).
  */
 import { createHash } from 'node:crypto'
-import { copyFile, mkdir, readdir, readFile, realpath, rename, rm, stat, writeFile } from 'node:fs/promises'
+import { mkdir, readdir, readFile, realpath, rename, rm, stat, writeFile } from 'node:fs/promises'
 import { dirname, join, relative } from 'node:path'
 import { gzipSync } from 'node:zlib'
 import { CpioArchive } from './cpio.ts'
@@ -351,13 +351,6 @@ export async function buildTestOs(options: BuildOptions): Promise<TestOs> {
     )
     return { ...result, built: true }
   })
-}
-
-/** Copies the kernel and initramfs somewhere else (e.g. a TFTP root). */
-export async function copyBootFiles(os: TestOs, dir: string): Promise<void> {
-  await mkdir(dir, { recursive: true })
-  await copyFile(os.kernelPath, join(dir, 'vmlinuz'))
-  await copyFile(os.initrdPath, join(dir, 'initrd.img'))
 }
 
 if (import.meta.main) {
