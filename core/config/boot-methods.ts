@@ -1,8 +1,9 @@
 /**
- * Which boot path each kind of firmware takes. One table, shown by `homelab plan`
- * and documented in docs/metal.md; the PXE server's DHCP decision table implements it.
+ * Which boot path each kind of firmware (machines[].firmware) takes. One table, shown by
+ * `homelab validate` and `homelab plan` and documented in docs/metal.md; the PXE server's DHCP
+ * decision table (metal/pxe/boot-decision.ts) implements it.
  */
-import type { Machine } from '../core/config/schema.ts'
+import type { Machine } from './schema.ts'
 
 export type Firmware = NonNullable<Machine['firmware']>
 
