@@ -14,7 +14,7 @@ import { createServer } from 'node:net'
 import { networkInterfaces } from 'node:os'
 import type { Derived } from '../core/config/checks.ts'
 import type { Config } from '../core/config/schema.ts'
-import { formatIPv4, ipv4FromBytes, parseMac } from '../core/net/ipv4.ts'
+import { formatIPv4, ipv4FromBytes, parseMac } from '../lib/ipv4/index.ts'
 import { addressOnInterface } from './pxe/interface.ts'
 import {
   clientRequest,

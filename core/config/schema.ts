@@ -7,7 +7,7 @@
  *   machines[2].mac: "00:23:24:d1:f5" is not a MAC address (expected ...)
  */
 import { z } from 'zod'
-import { parseCidr, parseIPv4, parseMac, parseRange } from '../net/ipv4.ts'
+import { parseCidr, parseIPv4, parseMac, parseRange } from '../../lib/ipv4/index.ts'
 
 const ipv4 = z
   .string()

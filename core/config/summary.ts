@@ -1,4 +1,4 @@
-import { formatCidr, formatRange } from '../net/ipv4.ts'
+import { formatCidr, formatRange } from '../../lib/ipv4/index.ts'
 import { bootMethodOf } from './boot-methods.ts'
 import type { LoadedConfig } from './load.ts'
 import { TEST_OS } from './schema.ts'

@@ -13,7 +13,7 @@ import {
   parseIPv4,
   rangeContains,
   type Subnet,
-} from '../../core/net/ipv4.ts'
+} from '../../lib/ipv4/index.ts'
 
 export class LabConfigError extends Error {
   readonly code = 'HOMELAB_LAB_CONFIG'

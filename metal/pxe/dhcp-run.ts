@@ -10,7 +10,7 @@
  * Stops on SIGTERM or SIGINT.
  */
 import { parseArgs } from 'node:util'
-import { parseMac } from '../../core/net/ipv4.ts'
+import { parseMac } from '../../lib/ipv4/index.ts'
 import { type DhcpServerOptions, serveDhcp } from './dhcp.ts'
 
 interface RunConfig extends Omit<DhcpServerOptions, 'machines' | 'events'> {

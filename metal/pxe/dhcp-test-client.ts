@@ -20,7 +20,7 @@
 import { execFileSync } from 'node:child_process'
 import { createSocket, type RemoteInfo } from 'node:dgram'
 import { parseArgs } from 'node:util'
-import { formatIPv4 } from '../../core/net/ipv4.ts'
+import { formatIPv4 } from '../../lib/ipv4/index.ts'
 import {
   BootOp,
   clientRequest,

@@ -1,7 +1,7 @@
 /** The DHCP protocol logic (createDhcpHandler) without sockets: packets in, replies out. */
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { formatIPv4, macToBytes, parseIPv4 } from '../../core/net/ipv4.ts'
+import { formatIPv4, macToBytes, parseIPv4 } from '../../lib/ipv4/index.ts'
 import { createDhcpHandler, DhcpConfigError, type DhcpReply, type DhcpServerOptions } from './dhcp.ts'
 import type { BootEvent } from './events.ts'
 import {

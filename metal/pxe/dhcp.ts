@@ -24,7 +24,7 @@
  */
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram'
 import { networkInterfaces } from 'node:os'
-import { formatIPv4, type IPv4, parseIPv4 } from '../../core/net/ipv4.ts'
+import { formatIPv4, type IPv4, parseIPv4 } from '../../lib/ipv4/index.ts'
 import { type BootClient, type BootFiles, type BootReply, clientArch, decideBoot } from './boot-decision.ts'
 import type { BootEventSink, DhcpMessageName, MachineDirectory } from './events.ts'
 import {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { parseCidr } from '../../core/net/ipv4.ts'
+import { parseCidr } from '../../lib/ipv4/index.ts'
 import { directoryFromConfig } from './directory.ts'
 import { addressOnInterface } from './interface.ts'
 

@@ -1,6 +1,6 @@
 /** The machines the PXE server may answer: exactly those in homelab.yaml, by MAC and by IP. */
 import type { Config } from '../../core/config/schema.ts'
-import { parseMac } from '../../core/net/ipv4.ts'
+import { parseMac } from '../../lib/ipv4/index.ts'
 import type { MachineDirectory } from './events.ts'
 
 export interface DirectoryEntry {

@@ -5,7 +5,7 @@
  */
 import type { Derived } from '../../core/config/checks.ts'
 import type { Config } from '../../core/config/schema.ts'
-import { formatIPv4, maskOf } from '../../core/net/ipv4.ts'
+import { formatIPv4, maskOf } from '../../lib/ipv4/index.ts'
 import { type BootFiles, DEFAULT_BOOT_FILES } from './boot-decision.ts'
 import { type DhcpServer, serveDhcp } from './dhcp.ts'
 import { directoryFromConfig } from './directory.ts'

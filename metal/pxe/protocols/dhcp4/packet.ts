@@ -9,7 +9,7 @@
  * others in ascending order, options longer than 255 bytes split into consecutive
  * instances (RFC 3396 §7), 0xff, then zero padding up to the 300-byte BOOTP minimum.
  */
-import { type IPv4, macToBytes } from '../../../../core/net/ipv4.ts'
+import { type IPv4, macToBytes } from '../../../../lib/ipv4/index.ts'
 import { DhcpOption, optionName } from './options.ts'
 
 /** Why a packet could not be decoded (or an option read); `code` is stable for callers. */
@@ -31,7 +31,7 @@ export class DhcpDecodeError extends Error {
 }
 
 /**
- * A DHCP message. Addresses are IPv4 integers (core/net/ipv4.ts). `sname` and `file`
+ * A DHCP message. Addresses are IPv4 integers (lib/ipv4/ipv4.ts). `sname` and `file`
  * are the fixed BOOTP fields read up to their first NUL, one character per byte
  * (latin1), so any bytes survive a round trip. When option 52 overloads them they hold
  * options instead: decode then leaves them '' and merges those options.
