@@ -14,8 +14,6 @@ import { createServer } from 'node:net'
 import { networkInterfaces } from 'node:os'
 import type { Derived } from '../core/config/checks.ts'
 import type { Config } from '../core/config/schema.ts'
-import { formatIPv4, ipv4FromBytes, parseMac } from '../lib/ipv4/index.ts'
-import { addressOnInterface } from './pxe/interface.ts'
 import {
   clientRequest,
   DhcpOption,
@@ -23,7 +21,9 @@ import {
   encodeDhcp,
   MessageType,
   optUint8,
-} from './pxe/protocols/dhcp4/index.ts'
+} from '../lib/dhcp4/index.ts'
+import { formatIPv4, ipv4FromBytes, parseMac } from '../lib/ipv4/index.ts'
+import { addressOnInterface } from './pxe/interface.ts'
 
 export type CheckStatus = 'ok' | 'warn' | 'fail'
 

@@ -20,7 +20,6 @@
 import { execFileSync } from 'node:child_process'
 import { createSocket, type RemoteInfo } from 'node:dgram'
 import { parseArgs } from 'node:util'
-import { formatIPv4 } from '../../lib/ipv4/index.ts'
 import {
   BootOp,
   clientRequest,
@@ -33,7 +32,8 @@ import {
   optString,
   optUint8,
   optUint16,
-} from './protocols/dhcp4/index.ts'
+} from '../../lib/dhcp4/index.ts'
+import { formatIPv4 } from '../../lib/ipv4/index.ts'
 
 const { positionals, values } = parseArgs({
   allowPositionals: true,

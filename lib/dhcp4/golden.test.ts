@@ -1,13 +1,13 @@
 /**
  * Golden tests on real bytes: each fixtures/*.pcap (captured by metal/pxe/dhcp-capture.ts from
  * udhcpc, dhclient, nmap and iPXE talking to dnsmasq) decodes to fixtures/*.parsed.txt.
- * `UPDATE_GOLDEN=1 tools/node24 --test metal/pxe/protocols/dhcp4/golden.test.ts` rewrites them.
+ * `UPDATE_GOLDEN=1 tools/node24 --test lib/dhcp4/golden.test.ts` rewrites them.
  */
 import assert from 'node:assert/strict'
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { test } from 'node:test'
-import { readPcap, udpDatagram } from '../pcap/reader.ts'
+import { readPcap, udpDatagram } from '../pcap/index.ts'
 import { formatDhcp } from './format.ts'
 import { decodeDhcp, encodeDhcp } from './packet.ts'
 

@@ -2,7 +2,7 @@
  * Human-readable DHCP packets, with RFC names: for logs, debugging and golden files.
  * Deterministic: the same packet always prints the same text.
  */
-import { formatIPv4 } from '../../../../lib/ipv4/index.ts'
+import { formatIPv4 } from '../ipv4/index.ts'
 import { DhcpOption, messageTypeName, optionName } from './options.ts'
 import { DhcpDecodeError, type DhcpPacket } from './packet.ts'
 

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import fc from 'fast-check'
-import { readPcap, udpDatagram } from '../pcap/reader.ts'
+import { readPcap, udpDatagram } from '../pcap/index.ts'
 import { DhcpOption, MessageType } from './options.ts'
 import {
   DhcpDecodeError,

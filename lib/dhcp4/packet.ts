@@ -9,7 +9,7 @@
  * others in ascending order, options longer than 255 bytes split into consecutive
  * instances (RFC 3396 §7), 0xff, then zero padding up to the 300-byte BOOTP minimum.
  */
-import { type IPv4, macToBytes } from '../../../../lib/ipv4/index.ts'
+import { type IPv4, macToBytes } from '../ipv4/index.ts'
 import { DhcpOption, optionName } from './options.ts'
 
 /** Why a packet could not be decoded (or an option read); `code` is stable for callers. */

@@ -1,4 +1,4 @@
-/** DHCPv4 codec: the public surface. Imports nothing above protocols/ except lib/ipv4/ipv4.ts. */
+/** DHCPv4 codec: the public surface. Pure (no sockets); imports nothing outside lib/. */
 export { formatDhcp } from './format.ts'
 export {
   BootOp,
