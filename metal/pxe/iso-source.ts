@@ -2,9 +2,9 @@
  * The installer ISO as a FileSource for the PXE server's TFTP and HTTP services:
  * files are served straight out of the image, with no extraction.
  */
-import type { FileSource, Requester, ServedFile } from '../pxe/files.ts'
-import { IsoError, IsoErrorCode } from './errors.ts'
-import type { IsoImage } from './reader.ts'
+
+import { IsoError, IsoErrorCode, type IsoImage } from '../../lib/iso9660/index.ts'
+import type { FileSource, Requester, ServedFile } from './files.ts'
 
 /**
  * Serves the regular files of an open IsoImage. Paths arrive normalised

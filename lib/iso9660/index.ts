@@ -1,4 +1,4 @@
-/** A read-only ISO 9660 reader (Rock Ridge, Joliet, plain) and the installer ISO as a FileSource. */
+/** A read-only ISO 9660 reader (Rock Ridge, Joliet, plain), positional reads only. */
 export {
   type DirectoryRecord,
   decodeDirectoryRecord,
@@ -18,5 +18,4 @@ export {
   type IsoTree,
 } from './reader.ts'
 export { decodeRockRidge, parseSuspArea, type RockRidge, type SuspEntry, suspSkip } from './rockridge.ts'
-export { IsoSource } from './source.ts'
 export { decodeVolumeDescriptor, jolietLevel, readVolumeSet, type VolumeDescriptor } from './volume.ts'

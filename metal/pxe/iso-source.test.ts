@@ -3,10 +3,10 @@ import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, test } from 'node:test'
-import { LayeredSource, normalizePath, type ServedFile } from '../pxe/files.ts'
-import { buildIso, bytes, sha256 } from './_test-images.ts'
-import { IsoImage } from './reader.ts'
-import { IsoSource } from './source.ts'
+import { buildIso, bytes, sha256 } from '../../lib/iso9660/_test-images.ts'
+import { IsoImage } from '../../lib/iso9660/index.ts'
+import { LayeredSource, normalizePath, type ServedFile } from './files.ts'
+import { IsoSource } from './iso-source.ts'
 
 let work: string
 let image: IsoImage
