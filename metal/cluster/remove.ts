@@ -6,7 +6,7 @@
 import type { Config, Machine } from '../../core/config/schema.ts'
 import type { KubeClient } from '../../core/kube/client.ts'
 import { type DrainEvent, deleteNode, drain } from '../../core/kube/nodes.ts'
-import { connectSsh } from '../ssh/session.ts'
+import { connectSsh } from '../../lib/ssh/index.ts'
 import { readState } from '../state.ts'
 import { knownHostKey } from './cluster.ts'
 import { uninstallNode } from './node.ts'
