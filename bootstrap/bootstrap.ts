@@ -16,7 +16,7 @@
 import { fileURLToPath } from 'node:url'
 import type { Derived } from '../core/config/checks.ts'
 import type { Config } from '../core/config/schema.ts'
-import { KubeApiError, type KubeClient, type KubeObject } from '../core/kube/client.ts'
+import { KubeApiError, type KubeClient, type KubeObject } from '../lib/kube/index.ts'
 import type { IsoProgress } from '../metal/os/iso-cache.ts'
 import { ensureArgocdManifest, readUpstream, splitManifest, UPSTREAM_FILE } from './argocd/manifest.ts'
 import { generateApplications } from './root/applications.ts'

@@ -506,8 +506,8 @@ test('stand-in nodes, node remove: drains (DaemonSet pods stay), deletes the nod
       NODE24,
       '-e',
       `
-      const { createKubeClient } = await import(${JSON.stringify(join(ROOT, 'core/kube/client.ts'))})
-      const { loadKubeconfig } = await import(${JSON.stringify(join(ROOT, 'core/kube/kubeconfig.ts'))})
+      const { createKubeClient } = await import(${JSON.stringify(join(ROOT, 'lib/kube/client.ts'))})
+      const { loadKubeconfig } = await import(${JSON.stringify(join(ROOT, 'lib/kube/kubeconfig.ts'))})
       const c = createKubeClient(await loadKubeconfig(${JSON.stringify(join(stateDir, 'kubeconfig'))}))
       for (const p of ${JSON.stringify([pod('web'), pod('logs', 'log-shipper')])})
         await c.request('POST', '/api/v1/namespaces/default/pods', { body: p })

@@ -11,7 +11,7 @@ import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseAllDocuments, parse as parseYaml } from 'yaml'
-import type { KubeObject } from '../../core/kube/client.ts'
+import type { KubeObject } from '../../lib/kube/index.ts'
 import { ensureIso, type IsoProgress } from '../../metal/os/iso-cache.ts'
 
 /** The upstream.yaml in this folder. */

@@ -14,9 +14,14 @@
  */
 import { readFile, rename, writeFile } from 'node:fs/promises'
 import type { Config, Machine } from '../../core/config/schema.ts'
-import { createKubeClient, type KubeClient } from '../../core/kube/client.ts'
-import { parseKubeconfig, rewriteKubeconfigServer } from '../../core/kube/kubeconfig.ts'
-import { listNodes, type NodeStatus } from '../../core/kube/nodes.ts'
+import {
+  createKubeClient,
+  type KubeClient,
+  listNodes,
+  type NodeStatus,
+  parseKubeconfig,
+  rewriteKubeconfigServer,
+} from '../../lib/kube/index.ts'
 import { connectSsh, runOnMachines, type SshSession } from '../../lib/ssh/index.ts'
 import { type MachineRecord, readState, writeState } from '../state.ts'
 import { convergeNode, probeNode, type StepName } from './node.ts'
