@@ -39,7 +39,7 @@ export interface DoctorCheck {
 export interface DoctorOptions {
   readonly config: Config
   readonly derived: Derived
-  /** Where a verified ISO would be (metal/os/iso-cache.ts); undefined skips that check. */
+  /** Where a verified ISO would be (metal/os/iso.ts); undefined skips that check. */
   readonly isoStatus?: () => Promise<{ status: CheckStatus; detail: string; fix?: string }>
   /** How long to listen for DHCP offers (routers such as dnsmasq ping an address for ~3 s before offering it). @default 4000 */
   readonly dhcpProbeMs?: number

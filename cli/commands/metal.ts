@@ -1,7 +1,7 @@
 import { dirname, join, resolve } from 'node:path'
 import { TEST_OS } from '../../core/config/schema.ts'
 import { doctor } from '../../metal/doctor.ts'
-import { ensureIso } from '../../metal/os/iso-cache.ts'
+import { ensureIso } from '../../metal/os/iso.ts'
 import {
   DEFAULT_TIMEOUTS,
   type ProvisionEvent,

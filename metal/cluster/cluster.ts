@@ -191,12 +191,13 @@ export async function buildCluster(options: ClusterOptions): Promise<NodeOutcome
           arch,
           cacheDir: options.cacheDir,
           progress: (e) => {
-            if (e.type === 'iso.download')
+            if (e.type === 'download.progress')
               events({
                 type: 'cluster.download',
                 detail: `k3s ${arch}: ${(e.received / 2 ** 20).toFixed(0)} MiB`,
               })
-            if (e.type === 'iso.ready') events({ type: 'cluster.download', detail: `k3s ${arch}: verified` })
+            if (e.type === 'download.ready')
+              events({ type: 'cluster.download', detail: `k3s ${arch}: verified` })
           },
         }),
       )
