@@ -1,13 +1,13 @@
 import { dirname, join, resolve } from 'node:path'
 import { TEST_OS } from '../../core/config/schema.ts'
-import { doctor } from '../../metal/doctor.ts'
 import { ensureIso } from '../../metal/os/iso.ts'
+import { doctor } from '../../metal/provision/doctor.ts'
 import {
   DEFAULT_TIMEOUTS,
   type ProvisionEvent,
   provision,
   type StageTimeouts,
-} from '../../metal/provision.ts'
+} from '../../metal/provision/provision.ts'
 import { type CommandRun, UsageError } from '../command.ts'
 import { createLiveLines, type LiveLines } from '../live.ts'
 import { stateDirOf } from './common.ts'

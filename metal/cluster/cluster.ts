@@ -23,7 +23,7 @@ import {
   rewriteKubeconfigServer,
 } from '../../lib/kube/index.ts'
 import { connectSsh, runOnMachines, type SshSession } from '../../lib/ssh/index.ts'
-import { type MachineRecord, readState, writeState } from '../state.ts'
+import { type MachineRecord, readState, writeState } from '../provision/state.ts'
 import { convergeNode, probeNode, type StepName } from './node.ts'
 import { type ClusterPlan, chooseToken, type NodeFacts, type PlannedNode, planCluster } from './plan.ts'
 import { ensureK3s, type K3sArch, type K3sArtifact, k3sArch } from './release.ts'

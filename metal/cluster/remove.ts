@@ -6,7 +6,7 @@
 import type { Config, Machine } from '../../core/config/schema.ts'
 import { type DrainEvent, deleteNode, drain, type KubeClient } from '../../lib/kube/index.ts'
 import { connectSsh } from '../../lib/ssh/index.ts'
-import { readState } from '../state.ts'
+import { readState } from '../provision/state.ts'
 import { knownHostKey } from './cluster.ts'
 import { uninstallNode } from './node.ts'
 

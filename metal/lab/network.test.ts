@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import { promisify } from 'node:util'
-import { wake } from '../wol.ts'
+import { wake } from '../provision/wol.ts'
 import type { LabStatus, LabStep } from './network.ts'
 import { type LabRecord, labPaths, type VmRecord, vmPaths } from './state.ts'
 

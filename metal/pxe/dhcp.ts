@@ -45,7 +45,8 @@ import {
 } from '../../lib/dhcp4/index.ts'
 import { formatIPv4, type IPv4, parseIPv4 } from '../../lib/ipv4/index.ts'
 import { type BootClient, type BootFiles, type BootReply, clientArch, decideBoot } from './boot-decision.ts'
-import type { BootEventSink, DhcpMessageName, MachineDirectory } from './events.ts'
+import type { BootEventSink, DhcpMessageName } from './events.ts'
+import type { MachineDirectory } from './machine-directory.ts'
 
 export interface DhcpServerOptions {
   /** The interface to serve (e.g. "enp1s0"); `serverAddress` must be one of its addresses. */

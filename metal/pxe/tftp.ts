@@ -45,8 +45,9 @@ import {
   type TftpPacket,
 } from '../../lib/tftp/index.ts'
 import { type Clock, type ClockTimer, systemClock } from './clock.ts'
-import type { BootEvent, BootEventSink, MachineDirectory } from './events.ts'
+import type { BootEvent, BootEventSink } from './events.ts'
 import { type FileSource, normalizePath, PathError, type Requester, type ServedFile } from './files.ts'
+import type { MachineDirectory } from './machine-directory.ts'
 
 export interface TftpServerOptions {
   /** What is served. Nothing outside it ever is. */

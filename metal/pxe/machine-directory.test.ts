@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { parseCidr } from '../../lib/ipv4/index.ts'
-import { directoryFromConfig } from './directory.ts'
 import { addressOnInterface } from './interface.ts'
+import { directoryFromConfig } from './machine-directory.ts'
 
 const machines = [
   { name: 'metal0', mac: '52:54:00:AA:00:01', ip: '10.0.0.10', role: 'server', disk: 'vda', nic: 'eth0' },

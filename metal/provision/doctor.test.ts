@@ -3,10 +3,10 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
-import { spawnDnsmasq, TestNet, waitFor } from '../test/harness/netns.ts'
+import { spawnDnsmasq, TestNet, waitFor } from '../../test/harness/netns.ts'
 import type { DoctorCheck } from './doctor.ts'
 
-const root = join(import.meta.dirname, '..')
+const root = join(import.meta.dirname, '../..')
 
 function config(mode: 'proxy' | 'full'): string {
   return `network:

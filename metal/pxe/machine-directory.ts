@@ -1,7 +1,15 @@
 /** The machines the PXE server may answer: exactly those in homelab.yaml, by MAC and by IP. */
 import type { Config } from '../../core/config/schema.ts'
 import { parseMac } from '../../lib/ipv4/index.ts'
-import type { MachineDirectory } from './events.ts'
+
+/**
+ * The machines the server may serve, by MAC and by address: the DHCP, TFTP and HTTP services ask it
+ * who a client is. Built from homelab.yaml by directoryFromConfig().
+ */
+export interface MachineDirectory {
+  byMac(mac: string): { readonly name: string; readonly mac: string; readonly ip: string } | undefined
+  byIp(ip: string): { readonly name: string; readonly mac: string; readonly ip: string } | undefined
+}
 
 export interface DirectoryEntry {
   readonly name: string

@@ -10,7 +10,7 @@
  * broadcast (e.g. 192.168.1.255) does not.
  */
 import { createSocket } from 'node:dgram'
-import { macToBytes } from '../lib/ipv4/index.ts'
+import { macToBytes } from '../../lib/ipv4/index.ts'
 
 export const WOL_PORT = 9
 

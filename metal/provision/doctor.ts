@@ -12,8 +12,8 @@ import { createSocket, type Socket } from 'node:dgram'
 import { readdir, readFile, readlink } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { networkInterfaces } from 'node:os'
-import type { Derived } from '../core/config/checks.ts'
-import type { Config } from '../core/config/schema.ts'
+import type { Derived } from '../../core/config/checks.ts'
+import type { Config } from '../../core/config/schema.ts'
 import {
   clientRequest,
   DhcpOption,
@@ -21,9 +21,9 @@ import {
   encodeDhcp,
   MessageType,
   optUint8,
-} from '../lib/dhcp4/index.ts'
-import { formatIPv4, ipv4FromBytes, parseMac } from '../lib/ipv4/index.ts'
-import { addressOnInterface } from './pxe/interface.ts'
+} from '../../lib/dhcp4/index.ts'
+import { formatIPv4, ipv4FromBytes, parseMac } from '../../lib/ipv4/index.ts'
+import { addressOnInterface } from '../pxe/interface.ts'
 
 export type CheckStatus = 'ok' | 'warn' | 'fail'
 
