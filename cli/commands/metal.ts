@@ -73,7 +73,7 @@ export const metal: CommandRun = async (context) => {
   let isoPath: string
   if (config.os.iso === TEST_OS) {
     print('installer: the offline test OS (not Fedora), built from Debian packages')
-    const { buildTestOs } = await import('../../metal/testos/build.ts')
+    const { buildTestOs } = await import('../../lab/testos/build.ts')
     isoPath = (await buildTestOs({ cacheDir, progress: (m) => print(`  ${m}`) })).isoPath
   } else {
     const iso = config.os.iso

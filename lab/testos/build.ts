@@ -11,7 +11,7 @@
  *   .treeinfo                    productmd-style INI naming the homelab test OS
  *   HOMELAB-TEST-OS              marker file
  *
- *   tools/node24 metal/testos/build.ts        builds .cache/testos/homelab-testos.iso
+ *   tools/node24 lab/testos/build.ts        builds .cache/testos/homelab-testos.iso
  *
  * Rebuilds only when an input changed (a SHA-256 over the .deb names and this folder's sources).
  */
@@ -320,7 +320,7 @@ export async function buildTestOs(options: BuildOptions): Promise<TestOs> {
       [
         `${TESTOS_NAME} ${TESTOS_VERSION}`,
         'This image has the layout of a Fedora install ISO but is NOT Fedora: it is built from',
-        'Debian packages by metal/testos/build.ts for the homelab lab and end-to-end tests.',
+        'Debian packages by lab/testos/build.ts for the homelab lab and end-to-end tests.',
         `kernel: ${fetched.kernelPackage}`,
         ...Object.values(fetched.packages)
           .map((p) => `package: ${p.deb}`)

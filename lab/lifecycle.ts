@@ -1,6 +1,6 @@
 /**
- * The built-in lab: a private network with a "home router" and QEMU machines, that
- * `homelab metal` provisions exactly as it would real machines.
+ * The built-in lab's lifecycle (labUp, labStatus, labDown): a private network with a "home router"
+ * and QEMU machines, that `homelab metal` provisions exactly as it would real machines.
  *
  *   root namespace            <prefix>-sw (switch)                    <prefix>-router
  *   network.interface ─veth─ ctl ─┐
@@ -14,9 +14,9 @@
  */
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
-import type { Derived } from '../../core/config/checks.ts'
-import type { Config } from '../../core/config/schema.ts'
-import { formatCidr, formatIPv4, maskOf, parseIPv4, type Subnet } from '../../lib/ipv4/index.ts'
+import type { Derived } from '../core/config/checks.ts'
+import type { Config } from '../core/config/schema.ts'
+import { formatCidr, formatIPv4, maskOf, parseIPv4, type Subnet } from '../lib/ipv4/index.ts'
 import { ip, isRunning, run, runningAfterStart, startDaemon, stopProcess, waitUntil } from './_process.ts'
 import { LabConfigError, labConfigProblems, routerRange } from './check.ts'
 import { type PowerSpec, powerSpec } from './power.ts'

@@ -3,8 +3,8 @@
  * controller's address to give its interface, and leases the router's range .150-.199.
  * Pure: every problem comes with what to change in homelab.yaml.
  */
-import type { Config } from '../../core/config/schema.ts'
-import { TEST_OS } from '../../core/config/schema.ts'
+import type { Config } from '../core/config/schema.ts'
+import { TEST_OS } from '../core/config/schema.ts'
 import {
   formatIPv4,
   type IPv4,
@@ -13,7 +13,7 @@ import {
   parseIPv4,
   rangeContains,
   type Subnet,
-} from '../../lib/ipv4/index.ts'
+} from '../lib/ipv4/index.ts'
 
 export class LabConfigError extends Error {
   readonly code = 'HOMELAB_LAB_CONFIG'

@@ -14,12 +14,12 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import { promisify } from 'node:util'
-import { wake } from '../provision/wol.ts'
-import type { LabStatus, LabStep } from './network.ts'
+import { wake } from '../metal/provision/wol.ts'
+import type { LabStatus, LabStep } from './lifecycle.ts'
 import { type LabRecord, labPaths, type VmRecord, vmPaths } from './state.ts'
 
 const exec = promisify(execFile)
-const root = join(import.meta.dirname, '../..')
+const root = join(import.meta.dirname, '..')
 
 async function homelab(args: string[]): Promise<{ code: number; out: string; err: string }> {
   try {

@@ -1,6 +1,6 @@
 #!/bin/sh
 # /init of the homelab TEST OS (not Fedora): a stand-in installer with Fedora's interface,
-# built from Debian packages by metal/testos/build.ts. It installs nothing to disk.
+# built from Debian packages by lab/testos/build.ts. It installs nothing to disk.
 #
 #   1. loads the NIC drivers (virtio), gets a DHCP lease with udhcpc
 #   2. reads inst.ks=URL from /proc/cmdline and fetches the kickstart with wget

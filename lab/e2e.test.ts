@@ -21,7 +21,7 @@ import { Client } from 'ssh2'
 import { labPaths } from './state.ts'
 
 const exec = promisify(execFile)
-const root = join(import.meta.dirname, '../..')
+const root = join(import.meta.dirname, '..')
 
 async function homelab(args: string[]): Promise<{ code: number; out: string; err: string }> {
   try {

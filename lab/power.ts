@@ -1,7 +1,7 @@
 /**
  * The lab's power switch: Wake-on-LAN magic packets power on QEMU machines.
  *
- * Runs inside the switch namespace (metal/lab/power-daemon.ts binds UDP 9 there; the bridge
+ * Runs inside the switch namespace (lab/power-daemon.ts binds UDP 9 there; the bridge
  * delivers limited broadcasts to it without any address). A packet for a machine of the
  * lab powers it on: a tap on br0, then qemu-system-x86_64 (q35, 1024 MB, UEFI with a
  * writable vars copy, or SeaBIOS for `firmware: bios`), NIC with the machine's MAC and the
@@ -11,7 +11,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { copyFile, mkdir, open, rename, stat } from 'node:fs/promises'
-import type { Machine } from '../../core/config/schema.ts'
+import type { Machine } from '../core/config/schema.ts'
 import { isRunning, run, sleep } from './_process.ts'
 import { DEFAULT_ACCEL, ovmfVarsTemplate, qemuArgs, type VmOptions } from './qemu-args.ts'
 import { BRIDGE, type LabPaths, readJson, type VmRecord, vmPaths, writeJson } from './state.ts'

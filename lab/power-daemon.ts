@@ -1,10 +1,10 @@
 /**
  * The lab's power daemon: run by `homelab lab up` inside the switch namespace,
  *
- *   ip netns exec <prefix>-sw node metal/lab/power-daemon.ts --state <state>
+ *   ip netns exec <prefix>-sw node lab/power-daemon.ts --state <state>
  *
  * It listens on UDP port 9 for Wake-on-LAN magic packets and powers on the lab's machines
- * (metal/lab/power.ts). The port is bound exclusively: a second daemon in the same
+ * (lab/power.ts). The port is bound exclusively: a second daemon in the same
  * namespace fails to start instead of powering machines on twice. SIGTERM stops it;
  * machines that are on stay on (`homelab lab down` ends them by PID).
  */

@@ -2,10 +2,10 @@ import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { test } from 'node:test'
-import { parseConfig } from '../../core/config/load.ts'
+import { parseConfig } from '../core/config/load.ts'
 import { labConfigProblems } from './check.ts'
 
-const shipped = readFileSync(join(import.meta.dirname, '../../homelab.yaml'), 'utf8')
+const shipped = readFileSync(join(import.meta.dirname, '../homelab.yaml'), 'utf8')
 
 function problems(text: string): string[] {
   const parsed = parseConfig(text, 'homelab.yaml')

@@ -1,7 +1,7 @@
 /**
  * QEMU command lines for netbooting machines: firmware, NIC with its option ROM, boot
  * source, serial console. Pure: computing them needs no network and starts nothing.
- * Used by the lab's power daemon (metal/lab/power.ts) and by the test harness
+ * Used by the lab's power daemon (lab/power.ts) and by the test harness
  * (test/harness/qemu.ts).
  */
 

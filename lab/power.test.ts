@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { magicPacket } from '../provision/wol.ts'
+import { magicPacket } from '../metal/provision/wol.ts'
 import { labVmOptions, parseMagicPacket, powerSpec } from './power.ts'
 import { QEMU_FILES, qemuArgs } from './qemu-args.ts'
 
