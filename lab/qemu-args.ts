@@ -2,7 +2,7 @@
  * QEMU command lines for netbooting machines: firmware, NIC with its option ROM, boot
  * source, serial console. Pure: computing them needs no network and starts nothing.
  * Used by the lab's power daemon (lab/power.ts) and by the test harness
- * (test/harness/qemu.ts).
+ * (tools/qemu.ts).
  */
 
 /** `uefi`: OVMF; `uefi-secure`: OVMF with Secure Boot and Microsoft keys enrolled; `bios`: SeaBIOS. */

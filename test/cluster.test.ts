@@ -16,8 +16,8 @@ import { copyFile, mkdir, readFile, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import { fileURLToPath } from 'node:url'
+import { type NsProcess, sh, waitFor } from '../tools/netns.ts'
 import { StandinNodes, type WrittenFile } from './harness/k3s-nodes.ts'
-import { type NsProcess, sh, waitFor } from './harness/netns.ts'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const HOMELAB = join(ROOT, 'bin', 'homelab')

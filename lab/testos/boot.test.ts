@@ -15,8 +15,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import { promisify } from 'node:util'
-import { TestNet, waitFor } from '../../test/harness/netns.ts'
-import { startVm, type Vm } from '../../test/harness/qemu.ts'
+import { TestNet, waitFor } from '../../tools/netns.ts'
+import { startVm, type Vm } from '../../tools/qemu.ts'
 import { buildTestOs, DEFAULT_CACHE_DIR } from './build.ts'
 
 const exec = promisify(execFile)

@@ -1,5 +1,5 @@
 /**
- * Golden tests on real bytes: each fixtures/*.pcap (captured by metal/pxe/dhcp-capture.ts from
+ * Golden tests on real bytes: each fixtures/*.pcap (captured by test/harness/dhcp-capture.ts from
  * udhcpc, dhclient, nmap and iPXE talking to dnsmasq) decodes to fixtures/*.parsed.txt.
  * `UPDATE_GOLDEN=1 tools/node24 --test lib/dhcp4/golden.test.ts` rewrites them.
  */

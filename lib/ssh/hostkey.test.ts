@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
-import { sh, TestNet, waitFor } from '../../test/harness/netns.ts'
+import { sh, TestNet, waitFor } from '../../tools/netns.ts'
 import { sameHostKey } from './hostkey.ts'
 
 test('probeHostKey() reads the ed25519 host key of a real OpenSSH server without logging in', async () => {

@@ -4,7 +4,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, test } from 'node:test'
-import { type Host, sh as run, sshdConfig, TestNet, waitFor, within } from '../../test/harness/netns.ts'
+import { type Host, sh as run, sshdConfig, TestNet, waitFor, within } from '../../tools/netns.ts'
 import { sameHostKey } from './hostkey.ts'
 
 // One real OpenSSH server in namespace "node" (10.94.0.10); the client code runs in a Node

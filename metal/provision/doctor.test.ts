@@ -3,7 +3,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
-import { spawnDnsmasq, TestNet, waitFor } from '../../test/harness/netns.ts'
+import { spawnDnsmasq, TestNet, waitFor } from '../../tools/netns.ts'
 import type { DoctorCheck } from './doctor.ts'
 
 const root = join(import.meta.dirname, '../..')

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { TestNet, waitFor } from '../../test/harness/netns.ts'
+import { TestNet, waitFor } from '../../tools/netns.ts'
 import { magicPacket } from './wol.ts'
 
 test('magicPacket() is six 0xff bytes and the MAC sixteen times', () => {

@@ -14,8 +14,8 @@
  *   load: --clients N MACs (02:00:00:00:xx:yy) each do DISCOVER -> REQUEST -> ACK,
  *         --window at a time, --rounds times; prints one JSON line with the timing.
  *
- *   tools/node24 metal/pxe/dhcp-test-client.ts pxe --mac 02:.. --arch 7 [--dev eth0]
- *   tools/node24 metal/pxe/dhcp-test-client.ts load --clients 200 --window 32 --rounds 5
+ *   tools/node24 tools/pxe/dhcp-test-client.ts pxe --mac 02:.. --arch 7 [--dev eth0]
+ *   tools/node24 tools/pxe/dhcp-test-client.ts load --clients 200 --window 32 --rounds 5
  */
 import { execFileSync } from 'node:child_process'
 import { createSocket, type RemoteInfo } from 'node:dgram'

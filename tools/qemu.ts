@@ -17,11 +17,11 @@
 import { copyFile, mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { ovmfVarsTemplate, qemuArgs, type VmOptions } from '../../lab/qemu-args.ts'
+import { ovmfVarsTemplate, qemuArgs, type VmOptions } from '../lab/qemu-args.ts'
 import { type NsProcess, sh, type TestNet } from './netns.ts'
 
-export type { Firmware, VmBoot, VmOptions } from '../../lab/qemu-args.ts'
-export { DEFAULT_ACCEL, QEMU_FILES, qemuArgs } from '../../lab/qemu-args.ts'
+export type { Firmware, VmBoot, VmOptions } from '../lab/qemu-args.ts'
+export { DEFAULT_ACCEL, QEMU_FILES, qemuArgs } from '../lab/qemu-args.ts'
 
 /** Lines of console shown when a wait fails. */
 const TAIL_LINES = 30

@@ -10,7 +10,7 @@ import { copyFile, mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { test } from 'node:test'
-import { buildTestOs, DEFAULT_CACHE_DIR } from '../../lab/testos/build.ts'
+import { buildTestOs, DEFAULT_CACHE_DIR } from '../lab/testos/build.ts'
 import { sh, TestNet, waitFor } from './netns.ts'
 import { QEMU_FILES, qemuArgs, startVm, type Vm, type VmOptions } from './qemu.ts'
 

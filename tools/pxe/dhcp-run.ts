@@ -2,7 +2,7 @@
  * Runs the DHCP service alone: for tests and benchmarks that need it as a process
  * (inside a network namespace), and for trying it by hand.
  *
- *   tools/node24 metal/pxe/dhcp-run.ts --config '{"interface":"eth0","serverAddress":"10.99.0.2",
+ *   tools/node24 tools/pxe/dhcp-run.ts --config '{"interface":"eth0","serverAddress":"10.99.0.2",
  *     "mode":"full","subnetMask":"255.255.255.0","machines":[{"name":"n1","mac":"..","ip":".."}]}'
  *
  * The JSON holds DhcpServerOptions with `machines` as a list. Prints every boot event
@@ -11,7 +11,7 @@
  */
 import { parseArgs } from 'node:util'
 import { parseMac } from '../../lib/ipv4/index.ts'
-import { type DhcpServerOptions, serveDhcp } from './dhcp.ts'
+import { type DhcpServerOptions, serveDhcp } from '../../metal/pxe/dhcp.ts'
 
 interface RunConfig extends Omit<DhcpServerOptions, 'machines' | 'events'> {
   readonly machines: readonly { readonly name: string; readonly mac: string; readonly ip: string }[]

@@ -2,15 +2,15 @@
  * Runs the TFTP service alone, over one folder: for tests and benchmarks that need it
  * as a process (inside a network namespace), and for trying it by hand.
  *
- *   tools/node24 metal/pxe/tftp-run.ts --root DIR [--address 0.0.0.0] [--port 69]
+ *   tools/node24 tools/pxe/tftp-run.ts --root DIR [--address 0.0.0.0] [--port 69]
  *     [--max-transfers 64] [--timeout-ms 1000] [--retries 5] [--max-windowsize 64]
  *
  * Prints every boot event as one JSON line on stdout ('pxe.listening' once ready).
  * Stops on SIGTERM or SIGINT.
  */
 import { parseArgs } from 'node:util'
-import { DirectorySource } from './files.ts'
-import { serveTftp } from './tftp.ts'
+import { DirectorySource } from '../../metal/pxe/files.ts'
+import { serveTftp } from '../../metal/pxe/tftp.ts'
 
 const { values } = parseArgs({
   options: {
