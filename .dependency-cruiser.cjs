@@ -39,6 +39,15 @@ module.exports = {
       to: { pathNot: ['^lib/', ...ALWAYS_ALLOWED, ...TEST_SUPPORT], dependencyTypesNot: ['core'] },
     },
     {
+      name: 'lib-used-through-index',
+      severity: 'error',
+      comment:
+        "A library's index.ts is its public surface: code outside lib/X imports lib/X/index.ts, not the files " +
+        'behind it (tests may reach inside).',
+      from: { path: '^(lib/[^/]+/|core/|metal/|lab/|bootstrap/|flow/|cli/)', pathNot: TEST_CODE },
+      to: { path: '^lib/[^/]+/', pathNot: ['^lib/[^/]+/index\\.ts$', '^$1'] },
+    },
+    {
       name: 'core-imports-only-lib-and-core',
       severity: 'error',
       comment: 'core/ (config, events) is below every layer: it imports only lib/ and core/.',

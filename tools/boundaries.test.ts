@@ -64,6 +64,10 @@ test('dependency-cruiser with .dependency-cruiser.cjs reports each planted bad i
   const dir = await plant({
     'lib/a.ts': "import { x } from '../metal/x.ts'\nexport const a = x\n",
     'lib/types.ts': imports('../core/leaf.ts'), // type-only: counts too
+    'lib/ipv4/index.ts': "export { parse } from './parse.ts'\n",
+    'lib/ipv4/parse.ts': 'export const parse = 1\n',
+    'lib/dhcp4/packet.ts': imports('../ipv4/parse.ts'),
+    'metal/deep.ts': imports('../lib/ipv4/parse.ts'),
     'core/m.ts': imports('../metal/leaf.ts'),
     'core/config/x.ts': imports('../log/leaf.ts'),
     'core/log/leaf.ts': 'export type Leaf = number\n',
@@ -87,6 +91,8 @@ test('dependency-cruiser with .dependency-cruiser.cjs reports each planted bad i
       'lab-imports-no-upper-layer: lab/l.ts → flow/leaf.ts',
       'lib-imports-only-lib: lib/a.ts → metal/x.ts',
       'lib-imports-only-lib: lib/types.ts → core/leaf.ts',
+      'lib-used-through-index: lib/dhcp4/packet.ts → lib/ipv4/parse.ts',
+      'lib-used-through-index: metal/deep.ts → lib/ipv4/parse.ts',
       'metal-imports-no-upper-layer: metal/m.ts → cli/leaf.ts',
       'metal-imports-no-upper-layer: metal/m.ts → lab/leaf.ts',
       'no-circular: core/c1.ts → core/c2.ts',
@@ -110,11 +116,15 @@ test('dependency-cruiser with .dependency-cruiser.cjs passes a tree whose import
   const dir = await plant({
     'lib/a.ts':
       "import { readFileSync } from 'node:fs'\nimport fake from 'fakepkg'\nexport const a = [readFileSync, fake]\n",
-    'lib/b/b.ts': imports('../leaf.ts', '../a.ts'),
+    'lib/b/b.ts': imports('../leaf.ts', '../a.ts', './c.ts', '../d/index.ts'),
+    'lib/b/c.ts': 'export type Leaf = number\n',
+    'lib/d/index.ts': "export type { Leaf } from './e.ts'\n",
+    'lib/d/e.ts': 'export type Leaf = number\n',
+    'lib/d/e.test.ts': imports('../b/c.ts'),
     'lib/a.test.ts': imports('../test/leaf.ts', '../tools/leaf.ts'),
     'core/config/x.ts': imports('../../lib/leaf.ts'),
     'core/log/y.ts': imports('../config/x.ts', '../../lib/leaf.ts'),
-    'metal/m.ts': imports('../core/leaf.ts', '../lib/leaf.ts'),
+    'metal/m.ts': imports('../core/leaf.ts', '../lib/leaf.ts', '../lib/d/index.ts'),
     'metal/m.test.ts': imports('../test/leaf.ts', '../tools/leaf.ts'),
     'metal/fixtures/f.ts': imports('../../test/leaf.ts'),
     'bootstrap/b.ts': imports('../core/leaf.ts', '../lib/leaf.ts'),
