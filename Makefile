@@ -59,7 +59,7 @@ lab: deps
 lab-down: deps
 	$(HOMELAB) lab down
 
-# Format, lint, typecheck and every test (unit, integration, end-to-end).
+# Format, lint, typecheck, layer boundaries and every test (unit, integration, end-to-end).
 test: deps
 	npm test
 

@@ -14,10 +14,10 @@ import { copyFile, cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from '
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { buildTestOs } from '../metal/testos/build.ts'
-import { CpioArchive } from '../metal/testos/cpio.ts'
-import { sh, spawnDnsmasq, TestNet, waitFor, within } from '../test/harness/netns.ts'
-import { startVm } from '../test/harness/qemu.ts'
+import { buildTestOs } from '../lab/testos/build.ts'
+import { CpioArchive } from '../lab/testos/cpio.ts'
+import { sh, spawnDnsmasq, TestNet, waitFor, within } from '../tools/netns.ts'
+import { startVm } from '../tools/qemu.ts'
 
 const { values } = parseArgs({
   options: { runs: { type: 'string', default: '1' }, 'initrd-mb': { type: 'string', default: '100' } },

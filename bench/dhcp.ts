@@ -1,6 +1,6 @@
 /**
  * DHCP transactions per second: ours (full mode) against dnsmasq, with the same 200
- * static hosts, the same load client (metal/pxe/dhcp-test-client.ts, our codec) and the
+ * static hosts, the same load client (tools/pxe/dhcp-test-client.ts, our codec) and the
  * same two network namespaces (server, client) on a bridge. A transaction is
  * DISCOVER -> OFFER -> REQUEST -> ACK for one MAC; the client keeps --window of them in
  * flight and runs --rounds passes over the 200 MACs.
@@ -14,7 +14,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { type Host, type NsProcess, TestNet, waitFor } from '../test/harness/netns.ts'
+import { type Host, type NsProcess, TestNet, waitFor } from '../tools/netns.ts'
 
 const { values } = parseArgs({
   options: {
@@ -55,7 +55,7 @@ const ours: ServerSpec = {
   async start(host) {
     const proc = host.spawn([
       node24,
-      join(repo, 'metal/pxe/dhcp-run.ts'),
+      join(repo, 'tools/pxe/dhcp-run.ts'),
       '--config',
       JSON.stringify({
         interface: host.ifname,
@@ -120,7 +120,7 @@ async function measure(spec: ServerSpec): Promise<Result[]> {
       await spec.start(server, dir)
       const text = await client.run([
         node24,
-        join(repo, 'metal/pxe/dhcp-test-client.ts'),
+        join(repo, 'tools/pxe/dhcp-test-client.ts'),
         'load',
         '--clients',
         String(clients),

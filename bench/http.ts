@@ -14,7 +14,7 @@ import { chmod, mkdir, mkdtemp, open, readdir, readFile, rm, writeFile } from 'n
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { type Host, type NsProcess, TestNet, waitFor } from '../test/harness/netns.ts'
+import { type Host, type NsProcess, TestNet, waitFor } from '../tools/netns.ts'
 
 const { values } = parseArgs({
   options: {

@@ -10,8 +10,8 @@ import { spawnSync } from 'node:child_process'
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { buildIso, bytes, extractIso } from '../metal/iso9660/_test-images.ts'
-import { IsoImage } from '../metal/iso9660/reader.ts'
+import { buildIso, bytes, extractIso } from '../lib/iso9660/_test-images.ts'
+import { IsoImage } from '../lib/iso9660/index.ts'
 
 const SIZE = 200 * 1024 * 1024
 

@@ -13,7 +13,7 @@ import { chmod, mkdir, mkdtemp, open, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { type Host, TestNet as Net, type NsProcess, type TestNet, waitFor } from '../test/harness/netns.ts'
+import { type Host, TestNet as Net, type NsProcess, type TestNet, waitFor } from '../tools/netns.ts'
 
 const { values } = parseArgs({
   options: {
@@ -74,7 +74,7 @@ const servers: ServerSpec[] = [
     async start(host, root) {
       const p = host.spawn([
         join(repo, 'tools/node24'),
-        join(repo, 'metal/pxe/tftp-run.ts'),
+        join(repo, 'tools/pxe/tftp-run.ts'),
         '--root',
         root,
         '--quiet',

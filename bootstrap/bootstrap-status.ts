@@ -2,9 +2,7 @@
  * `homelab status`: what the cluster reports, read through the Kubernetes API: the nodes, each
  * ArgoCD Application's sync and health, and the URLs of the ingresses.
  */
-import type { KubeClient, KubeObject } from '../core/kube/client.ts'
-import { KubeApiError } from '../core/kube/client.ts'
-import { listNodes } from '../core/kube/nodes.ts'
+import { KubeApiError, type KubeClient, type KubeObject, listNodes } from '../lib/kube/index.ts'
 
 export interface ClusterStatus {
   readonly nodes: readonly { name: string; ready: boolean; roles: readonly string[]; detail: string }[]

@@ -16,8 +16,8 @@
 import { fileURLToPath } from 'node:url'
 import type { Derived } from '../core/config/checks.ts'
 import type { Config } from '../core/config/schema.ts'
-import { KubeApiError, type KubeClient, type KubeObject } from '../core/kube/client.ts'
-import type { IsoProgress } from '../metal/os/iso-cache.ts'
+import type { DownloadProgress } from '../lib/download/index.ts'
+import { KubeApiError, type KubeClient, type KubeObject } from '../lib/kube/index.ts'
 import { ensureArgocdManifest, readUpstream, splitManifest, UPSTREAM_FILE } from './argocd/manifest.ts'
 import { generateApplications } from './root/applications.ts'
 import { type ClusterSettings, clusterSettings, giteaRepoURL } from './settings.ts'
@@ -138,8 +138,8 @@ export async function bootstrap(options: BootstrapOptions): Promise<BootstrapRes
     upstream,
     cacheDir: options.cacheDir,
     ...(options.fetch === undefined ? {} : { fetch: options.fetch }),
-    progress: (e: IsoProgress) => {
-      if (e.type === 'iso.download')
+    progress: (e: DownloadProgress) => {
+      if (e.type === 'download.progress')
         emit({
           type: 'bootstrap.download',
           detail: `downloading ${(e.received / 2 ** 20).toFixed(1)} MiB${e.total === undefined ? '' : ` of ${(e.total / 2 ** 20).toFixed(1)} MiB`}`,

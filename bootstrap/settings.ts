@@ -5,7 +5,7 @@
  */
 import type { Derived } from '../core/config/checks.ts'
 import type { Config } from '../core/config/schema.ts'
-import { formatRange } from '../core/net/ipv4.ts'
+import { formatRange } from '../lib/ipv4/index.ts'
 
 /** `global.homelab`: the contract in docs/gitops.md. */
 export interface ClusterSettings {

@@ -3,10 +3,10 @@
  * It reads the config and the repo's folders and touches nothing else.
  */
 import { discoverApps } from '../bootstrap/root/discover.ts'
+import { bootMethodOf } from '../core/config/boot-methods.ts'
 import type { LoadedConfig } from '../core/config/load.ts'
 import type { EventSink } from '../core/log/events.ts'
-import { formatRange } from '../core/net/ipv4.ts'
-import { bootMethodOf } from '../metal/boot-methods.ts'
+import { formatRange } from '../lib/ipv4/index.ts'
 import { FRESH_NODE, planCluster } from '../metal/cluster/plan.ts'
 
 export async function plan(loaded: LoadedConfig, repoRoot: string, emit: EventSink): Promise<void> {

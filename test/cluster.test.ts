@@ -16,8 +16,8 @@ import { copyFile, mkdir, readFile, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import { fileURLToPath } from 'node:url'
+import { type NsProcess, sh, waitFor } from '../tools/netns.ts'
 import { StandinNodes, type WrittenFile } from './harness/k3s-nodes.ts'
-import { type NsProcess, sh, waitFor } from './harness/netns.ts'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const HOMELAB = join(ROOT, 'bin', 'homelab')
@@ -506,8 +506,8 @@ test('stand-in nodes, node remove: drains (DaemonSet pods stay), deletes the nod
       NODE24,
       '-e',
       `
-      const { createKubeClient } = await import(${JSON.stringify(join(ROOT, 'core/kube/client.ts'))})
-      const { loadKubeconfig } = await import(${JSON.stringify(join(ROOT, 'core/kube/kubeconfig.ts'))})
+      const { createKubeClient } = await import(${JSON.stringify(join(ROOT, 'lib/kube/client.ts'))})
+      const { loadKubeconfig } = await import(${JSON.stringify(join(ROOT, 'lib/kube/kubeconfig.ts'))})
       const c = createKubeClient(await loadKubeconfig(${JSON.stringify(join(stateDir, 'kubeconfig'))}))
       for (const p of ${JSON.stringify([pod('web'), pod('logs', 'log-shipper')])})
         await c.request('POST', '/api/v1/namespaces/default/pods', { body: p })

@@ -11,7 +11,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
-import { sh, TestNet, waitFor, within } from './harness/netns.ts'
+import { sh, TestNet, waitFor, within } from '../tools/netns.ts'
 
 const root = join(import.meta.dirname, '..')
 const MAC = '52:54:00:92:00:10'

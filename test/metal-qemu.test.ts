@@ -11,9 +11,9 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
-import { buildTestOs } from '../metal/testos/build.ts'
-import { type Host, type NsProcess, sh, spawnDnsmasq, TestNet, waitFor, within } from './harness/netns.ts'
-import { type Firmware, startVm, type Vm } from './harness/qemu.ts'
+import { buildTestOs } from '../lab/testos/build.ts'
+import { type Host, type NsProcess, sh, spawnDnsmasq, TestNet, waitFor, within } from '../tools/netns.ts'
+import { type Firmware, startVm, type Vm } from '../tools/qemu.ts'
 
 const root = join(import.meta.dirname, '..')
 

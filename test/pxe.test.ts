@@ -11,7 +11,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
-import { TestNet, waitFor, within } from './harness/netns.ts'
+import { TestNet, waitFor, within } from '../tools/netns.ts'
 
 const root = join(import.meta.dirname, '..')
 const sha = (b: Uint8Array | string) => createHash('sha256').update(b).digest('hex')

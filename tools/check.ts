@@ -1,8 +1,8 @@
 /**
  * `npm test` / `make test`: everything that guards the project, in order: format and lint (Biome),
- * typecheck (tsc), then every test file (node:test): unit, integration (network namespaces, real
- * clients) and end-to-end (QEMU). Fails when any step fails, when a test file leaves a handle open
- * (tools/test-guard.ts names it), or when no test ran.
+ * typecheck (tsc), the layer boundaries (dependency-cruiser), then every test file (node:test): unit,
+ * integration (network namespaces, real clients) and end-to-end (QEMU). Fails when any step fails,
+ * when a test file leaves a handle open (tools/test-guard.ts names it), or when no test ran.
  *
  *   tools/node24 tools/check.ts                       all steps
  *   tools/node24 tools/check.ts test [FILE|GLOB...]   only tests (optionally some files)
@@ -26,6 +26,19 @@ const node = process.execPath
 const GUARD = join(root, 'tools', 'test-guard.ts')
 /** A test that runs longer than this fails (node:test's own per-test timeout). */
 const TEST_TIMEOUT_MS = 900_000
+/** The folders whose imports .dependency-cruiser.cjs checks (docs/architecture.md, "Rules"). */
+export const BOUNDARY_FOLDERS = [
+  'lib',
+  'core',
+  'metal',
+  'lab',
+  'bootstrap',
+  'flow',
+  'cli',
+  'tools',
+  'bench',
+  'test',
+]
 
 export interface FileResult {
   file: string
@@ -37,7 +50,7 @@ export interface FileResult {
 }
 
 const usage = `usage: tools/node24 tools/check.ts [test] [--repeat N] [--burn] [--jobs N] [FILE|GLOB...]
-  test          only the tests (no format, lint, typecheck)
+  test          only the tests (no format, lint, typecheck, boundaries)
   --repeat N    run each chosen file N times and print pass counts per file (implies test)
   --burn        run a CPU burner on every core meanwhile (implies test)
   --jobs N      light test files at once (default: ${availableParallelism()}, the number of cores)
@@ -191,6 +204,9 @@ async function main(argv: string[]): Promise<number> {
     if ((await runStep('format and lint (biome ci)', node, [biomeBin, 'ci', '.'])) !== 0) return 1
     const tscBin = join(root, 'node_modules/typescript/bin/tsc')
     if ((await runStep('typecheck (tsc --noEmit)', node, [tscBin, '--noEmit', '-p', root])) !== 0) return 1
+    const cruiserBin = join(root, 'node_modules/dependency-cruiser/bin/dependency-cruiser.mjs')
+    const cruise = [cruiserBin, '--config', '.dependency-cruiser.cjs', ...BOUNDARY_FOLDERS]
+    if ((await runStep('boundaries (dependency-cruiser)', node, cruise)) !== 0) return 1
   }
 
   const files = await testFiles(patterns)

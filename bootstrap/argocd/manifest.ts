@@ -1,7 +1,7 @@
 /**
  * ArgoCD's pinned install manifest: bootstrap/argocd/upstream.yaml names the version, the URL
  * and the sha256. The manifest is downloaded once into `<cacheDir>/<version>/install.yaml` and
- * verified (metal/os/iso-cache.ts); an unpinned manifest is refused. `pinArgocd()` downloads it
+ * verified (lib/download/); an unpinned manifest is refused. `pinArgocd()` downloads it
  * and records its digest, for a person to review and commit.
  *
  * HOMELAB_ARGOCD_MANIFEST_URL overrides the URL (air-gapped mirrors, tests).
@@ -11,8 +11,8 @@ import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseAllDocuments, parse as parseYaml } from 'yaml'
-import type { KubeObject } from '../../core/kube/client.ts'
-import { ensureIso, type IsoProgress } from '../../metal/os/iso-cache.ts'
+import { type DownloadProgress, ensureDownload } from '../../lib/download/index.ts'
+import type { KubeObject } from '../../lib/kube/index.ts'
 
 /** The upstream.yaml in this folder. */
 export const UPSTREAM_FILE = fileURLToPath(new URL('upstream.yaml', import.meta.url))
@@ -70,7 +70,7 @@ export interface EnsureManifestOptions {
   readonly upstream: ArgocdUpstream
   /** `.cache/argocd` */
   readonly cacheDir: string
-  readonly progress?: (event: IsoProgress) => void
+  readonly progress?: (event: DownloadProgress) => void
   readonly fetch?: typeof fetch
 }
 
@@ -85,7 +85,7 @@ export async function ensureArgocdManifest(
         'run `homelab bootstrap --pin-argocd` to download the manifest and record its digest, review the change, then commit it',
     )
   }
-  const path = await ensureIso({
+  const path = await ensureDownload({
     url: upstream.url,
     sha256: upstream.sha256,
     cacheDir: join(options.cacheDir, upstream.version),

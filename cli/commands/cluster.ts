@@ -1,7 +1,7 @@
 import { dirname, join, resolve } from 'node:path'
 import { buildCluster, type ClusterEvent } from '../../metal/cluster/cluster.ts'
 import { checkRemoval, type RemoveEvent, removeNode } from '../../metal/cluster/remove.ts'
-import { readPrivateKey } from '../../metal/ssh/keys.ts'
+import { readPrivateKey } from '../../metal/os/ssh-keys.ts'
 import { type CommandContext, type CommandRun, UsageError } from '../command.ts'
 import { createLiveBoard } from '../live.ts'
 import { existingKubeconfig, kubeClientOf, kubeconfigPathOf, show, stateDirOf, writer } from './common.ts'

@@ -4,8 +4,7 @@
  */
 import { access } from 'node:fs/promises'
 import { dirname, join, relative, resolve } from 'node:path'
-import { createKubeClient, type KubeClient } from '../../core/kube/client.ts'
-import { loadKubeconfig } from '../../core/kube/kubeconfig.ts'
+import { createKubeClient, type KubeClient, loadKubeconfig } from '../../lib/kube/index.ts'
 import type { CommandContext } from '../command.ts'
 
 /** `print` writes a text line (not with --json); `json` writes an event (only with --json). */

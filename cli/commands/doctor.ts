@@ -1,4 +1,4 @@
-import { type DoctorCheck, doctor } from '../../metal/doctor.ts'
+import { type DoctorCheck, doctor } from '../../metal/provision/doctor.ts'
 import type { CommandRun } from '../command.ts'
 import { isoStatus } from './iso-status.ts'
 import { loadAndReport } from './load-config.ts'

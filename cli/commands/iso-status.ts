@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { type Config, TEST_OS } from '../../core/config/schema.ts'
-import { isoCacheStatus } from '../../metal/os/iso-cache.ts'
+import { isoCacheStatus } from '../../metal/os/iso.ts'
 
 /** The ISO check of `homelab doctor`, for the config's os.iso. */
 export function isoStatus(config: Config, repoRoot: string) {

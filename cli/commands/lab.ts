@@ -1,6 +1,6 @@
 import { loadConfig } from '../../core/config/load.ts'
-import { type LabStatus, type LabStep, labDown, labStatus, labUp } from '../../metal/lab/network.ts'
-import { DEFAULT_PREFIX, labNames, labPaths } from '../../metal/lab/state.ts'
+import { type LabStatus, type LabStep, labDown, labStatus, labUp } from '../../lab/lifecycle.ts'
+import { DEFAULT_PREFIX, labNames, labPaths } from '../../lab/state.ts'
 import { type CommandContext, type CommandRun, UsageError } from '../command.ts'
 import { show, stateDirOf, writer } from './common.ts'
 import { loadAndReport } from './load-config.ts'
@@ -23,7 +23,7 @@ function stepLine(step: LabStep): string {
   return `${step.step}: ${step.status}${detail === '' ? '' : ` (${detail})`}`
 }
 
-/** `homelab lab up|down|status`: the built-in lab (metal/lab/). */
+/** `homelab lab up|down|status`: the built-in lab (lab/). */
 export const lab: CommandRun = async (context) => {
   if (context.positionals.length !== 1 || !SUBCOMMANDS.includes(context.positionals[0] as Subcommand))
     throw new UsageError(

@@ -1,13 +1,13 @@
 import { dirname, join, resolve } from 'node:path'
 import { TEST_OS } from '../../core/config/schema.ts'
-import { doctor } from '../../metal/doctor.ts'
-import { ensureIso } from '../../metal/os/iso-cache.ts'
+import { ensureIso } from '../../metal/os/iso.ts'
+import { doctor } from '../../metal/provision/doctor.ts'
 import {
   DEFAULT_TIMEOUTS,
   type ProvisionEvent,
   provision,
   type StageTimeouts,
-} from '../../metal/provision.ts'
+} from '../../metal/provision/provision.ts'
 import { type CommandRun, UsageError } from '../command.ts'
 import { createLiveLines, type LiveLines } from '../live.ts'
 import { stateDirOf } from './common.ts'
@@ -73,7 +73,7 @@ export const metal: CommandRun = async (context) => {
   let isoPath: string
   if (config.os.iso === TEST_OS) {
     print('installer: the offline test OS (not Fedora), built from Debian packages')
-    const { buildTestOs } = await import('../../metal/testos/build.ts')
+    const { buildTestOs } = await import('../../lab/testos/build.ts')
     isoPath = (await buildTestOs({ cacheDir, progress: (m) => print(`  ${m}`) })).isoPath
   } else {
     const iso = config.os.iso

@@ -1,6 +1,6 @@
 import { resolve } from 'node:path'
-import { directoryFromConfig } from '../../metal/pxe/directory.ts'
 import type { BootEvent } from '../../metal/pxe/events.ts'
+import { directoryFromConfig } from '../../metal/pxe/machine-directory.ts'
 import { ProgressBoard } from '../../metal/pxe/progress.ts'
 import { startPxe } from '../../metal/pxe/server.ts'
 import type { CommandRun } from '../command.ts'

@@ -19,7 +19,7 @@ import {
   rangesOverlap,
   type Subnet,
   subnetContains,
-} from '../net/ipv4.ts'
+} from '../../lib/ipv4/index.ts'
 import type { PathSegment } from './diagnostics.ts'
 import type { Config } from './schema.ts'
 

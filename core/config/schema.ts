@@ -7,7 +7,7 @@
  *   machines[2].mac: "00:23:24:d1:f5" is not a MAC address (expected ...)
  */
 import { z } from 'zod'
-import { parseCidr, parseIPv4, parseMac, parseRange } from '../net/ipv4.ts'
+import { parseCidr, parseIPv4, parseMac, parseRange } from '../../lib/ipv4/index.ts'
 
 const ipv4 = z
   .string()
@@ -251,11 +251,6 @@ export type ConfigInput = z.input<typeof configSchema>
 /** The config after defaults: what the code reads. */
 export type Config = z.output<typeof configSchema>
 export type Machine = Config['machines'][number]
-
-/** Typed helper for writing a config in TypeScript (tests, tools). */
-export function defineConfig(config: ConfigInput): ConfigInput {
-  return config
-}
 
 /** The JSON Schema for editors, generated from the same schema. */
 export function configJsonSchema(): Record<string, unknown> {

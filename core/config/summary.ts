@@ -1,8 +1,41 @@
-import { bootMethodOf } from '../../metal/boot-methods.ts'
-import type { ConfigSummary } from '../log/events.ts'
-import { formatCidr, formatRange } from '../net/ipv4.ts'
+import { formatCidr, formatRange } from '../../lib/ipv4/index.ts'
+import { bootMethodOf } from './boot-methods.ts'
 import type { LoadedConfig } from './load.ts'
 import { TEST_OS } from './schema.ts'
+
+/** One machine in the config summary. */
+export interface MachineSummary {
+  readonly name: string
+  readonly role: 'server' | 'agent'
+  readonly mac: string
+  readonly ip: string
+  readonly disk: string
+  readonly nic: string
+  readonly firmware: string
+  readonly boot: string
+}
+
+/** What `homelab validate` shows of a config: the `config.summary` event. */
+export interface ConfigSummary {
+  readonly type: 'config.summary'
+  readonly file: string
+  readonly interface: string
+  readonly subnet: string
+  readonly gateway: string
+  readonly controller: string | null
+  readonly dns: readonly string[]
+  readonly dhcpMode: 'proxy' | 'full'
+  readonly dhcpRange: string | null
+  readonly endpoint: string
+  readonly endpointKind: 'server' | 'virtual-ip'
+  readonly loadBalancerPool: string
+  readonly loadBalancerPoolSize: number
+  readonly loadBalancerPoolIsDefault: boolean
+  readonly k3sVersion: string
+  readonly os: string
+  readonly domain: string
+  readonly machines: readonly MachineSummary[]
+}
 
 export function summarize(loaded: LoadedConfig): ConfigSummary {
   const { config, derived } = loaded

@@ -3,38 +3,9 @@
  * lines (or live lines on a TTY), `--json` writes one JSON object per line.
  */
 import type { Diagnostic } from '../config/diagnostics.ts'
+import type { ConfigSummary } from '../config/summary.ts'
 
-export interface MachineSummary {
-  readonly name: string
-  readonly role: 'server' | 'agent'
-  readonly mac: string
-  readonly ip: string
-  readonly disk: string
-  readonly nic: string
-  readonly firmware: string
-  readonly boot: string
-}
-
-export interface ConfigSummary {
-  readonly type: 'config.summary'
-  readonly file: string
-  readonly interface: string
-  readonly subnet: string
-  readonly gateway: string
-  readonly controller: string | null
-  readonly dns: readonly string[]
-  readonly dhcpMode: 'proxy' | 'full'
-  readonly dhcpRange: string | null
-  readonly endpoint: string
-  readonly endpointKind: 'server' | 'virtual-ip'
-  readonly loadBalancerPool: string
-  readonly loadBalancerPoolSize: number
-  readonly loadBalancerPoolIsDefault: boolean
-  readonly k3sVersion: string
-  readonly os: string
-  readonly domain: string
-  readonly machines: readonly MachineSummary[]
-}
+export type { ConfigSummary, MachineSummary } from '../config/summary.ts'
 
 export interface PlanStep {
   readonly layer: string

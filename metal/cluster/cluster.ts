@@ -14,12 +14,16 @@
  */
 import { readFile, rename, writeFile } from 'node:fs/promises'
 import type { Config, Machine } from '../../core/config/schema.ts'
-import { createKubeClient, type KubeClient } from '../../core/kube/client.ts'
-import { parseKubeconfig, rewriteKubeconfigServer } from '../../core/kube/kubeconfig.ts'
-import { listNodes, type NodeStatus } from '../../core/kube/nodes.ts'
-import { runOnMachines } from '../ssh/limit.ts'
-import { connectSsh, type SshSession } from '../ssh/session.ts'
-import { type MachineRecord, readState, writeState } from '../state.ts'
+import {
+  createKubeClient,
+  type KubeClient,
+  listNodes,
+  type NodeStatus,
+  parseKubeconfig,
+  rewriteKubeconfigServer,
+} from '../../lib/kube/index.ts'
+import { connectSsh, runOnMachines, type SshSession } from '../../lib/ssh/index.ts'
+import { type MachineRecord, readState, writeState } from '../provision/state.ts'
 import { convergeNode, probeNode, type StepName } from './node.ts'
 import { type ClusterPlan, chooseToken, type NodeFacts, type PlannedNode, planCluster } from './plan.ts'
 import { ensureK3s, type K3sArch, type K3sArtifact, k3sArch } from './release.ts'
@@ -187,12 +191,13 @@ export async function buildCluster(options: ClusterOptions): Promise<NodeOutcome
           arch,
           cacheDir: options.cacheDir,
           progress: (e) => {
-            if (e.type === 'iso.download')
+            if (e.type === 'download.progress')
               events({
                 type: 'cluster.download',
                 detail: `k3s ${arch}: ${(e.received / 2 ** 20).toFixed(0)} MiB`,
               })
-            if (e.type === 'iso.ready') events({ type: 'cluster.download', detail: `k3s ${arch}: verified` })
+            if (e.type === 'download.ready')
+              events({ type: 'cluster.download', detail: `k3s ${arch}: verified` })
           },
         }),
       )

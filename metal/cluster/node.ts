@@ -5,8 +5,7 @@
  */
 
 import { posix } from 'node:path'
-import { sh } from '../ssh/quote.ts'
-import type { SshSession } from '../ssh/session.ts'
+import { type SshSession, sh } from '../../lib/ssh/index.ts'
 import type { NodeFacts, PlannedNode } from './plan.ts'
 import type { K3sArtifact } from './release.ts'
 import {

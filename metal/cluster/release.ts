@@ -7,7 +7,7 @@
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { ensureIso, type IsoProgress } from '../os/iso-cache.ts'
+import { type DownloadProgress, ensureDownload } from '../../lib/download/index.ts'
 
 export const K3S_RELEASES = 'https://github.com/k3s-io/k3s/releases/download'
 
@@ -44,7 +44,7 @@ export interface EnsureK3sOptions {
   readonly arch: K3sArch
   readonly cacheDir: string
   readonly baseUrl?: string
-  readonly progress?: (event: IsoProgress) => void
+  readonly progress?: (event: DownloadProgress) => void
   readonly fetch?: typeof fetch
 }
 
@@ -81,7 +81,7 @@ export async function ensureK3s(options: EnsureK3sOptions): Promise<K3sArtifact>
     await writeFile(sumsPath, sums)
   }
   const sha256 = digestFromSums(sums, name) as string
-  const path = await ensureIso({
+  const path = await ensureDownload({
     url: `${releaseUrl}/${name}`,
     sha256,
     cacheDir: dir,

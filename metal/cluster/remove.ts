@@ -4,10 +4,9 @@
  * drained twice, and the uninstall removes whatever is left.
  */
 import type { Config, Machine } from '../../core/config/schema.ts'
-import type { KubeClient } from '../../core/kube/client.ts'
-import { type DrainEvent, deleteNode, drain } from '../../core/kube/nodes.ts'
-import { connectSsh } from '../ssh/session.ts'
-import { readState } from '../state.ts'
+import { type DrainEvent, deleteNode, drain, type KubeClient } from '../../lib/kube/index.ts'
+import { connectSsh } from '../../lib/ssh/index.ts'
+import { readState } from '../provision/state.ts'
 import { knownHostKey } from './cluster.ts'
 import { uninstallNode } from './node.ts'
 

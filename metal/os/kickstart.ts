@@ -9,7 +9,7 @@
  */
 import type { Derived } from '../../core/config/checks.ts'
 import type { Config, Machine } from '../../core/config/schema.ts'
-import { formatIPv4, maskOf } from '../../core/net/ipv4.ts'
+import { formatIPv4, maskOf } from '../../lib/ipv4/index.ts'
 
 export interface KickstartContext {
   readonly config: Config

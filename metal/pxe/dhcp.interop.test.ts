@@ -11,15 +11,7 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
-import {
-  type Host,
-  type NsProcess,
-  sh,
-  spawnDnsmasq,
-  TestNet,
-  waitFor,
-  within,
-} from '../../test/harness/netns.ts'
+import { type Host, type NsProcess, sh, spawnDnsmasq, TestNet, waitFor, within } from '../../tools/netns.ts'
 import type { BootEvent } from './events.ts'
 
 const root = join(import.meta.dirname, '../..')
@@ -41,7 +33,7 @@ interface Server {
 async function startServer(host: Host, config: Record<string, unknown>): Promise<Server> {
   const proc = host.spawn([
     node24,
-    join(root, 'metal/pxe/dhcp-run.ts'),
+    join(root, 'tools/pxe/dhcp-run.ts'),
     '--config',
     JSON.stringify({ interface: host.ifname, serverAddress: host.ip, ...config }),
   ])
@@ -310,7 +302,7 @@ test('serveDhcp() proxy mode beside dnsmasq: PXE firmware takes the router lease
     await client.run(['ip', 'route', 'add', '255.255.255.255/32', 'dev', 'eth0'])
     const out = await client.run([
       node24,
-      join(root, 'metal/pxe/dhcp-test-client.ts'),
+      join(root, 'tools/pxe/dhcp-test-client.ts'),
       'pxe',
       '--mac',
       KNOWN_MAC,

@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
-import { sh, spawnDnsmasq, TestNet, waitFor } from '../../test/harness/netns.ts'
+import { sh, spawnDnsmasq, TestNet, waitFor } from '../../tools/netns.ts'
 
 const root = join(import.meta.dirname, '../..')
 const node24 = join(root, 'tools/node24')
@@ -35,7 +35,7 @@ test('serveDhcp() proxy mode: iPXE firmware in QEMU takes the router lease and o
     const ctl = await lab.host('ctl', '10.99.0.2/24')
     const server = ctl.spawn([
       node24,
-      join(root, 'metal/pxe/dhcp-run.ts'),
+      join(root, 'tools/pxe/dhcp-run.ts'),
       '--config',
       JSON.stringify({
         interface: 'eth0',

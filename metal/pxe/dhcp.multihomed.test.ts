@@ -12,7 +12,7 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
-import { TestNet, waitFor } from '../../test/harness/netns.ts'
+import { TestNet, waitFor } from '../../tools/netns.ts'
 
 const root = join(import.meta.dirname, '../..')
 const node24 = join(root, 'tools/node24')
@@ -42,7 +42,7 @@ test('serveDhcp() on a multi-homed controller: replies leave through the configu
 
     const server = ctl.spawn([
       node24,
-      join(root, 'metal/pxe/dhcp-run.ts'),
+      join(root, 'tools/pxe/dhcp-run.ts'),
       '--config',
       JSON.stringify({
         interface: 'eth1',

@@ -1,9 +1,6 @@
 /** The DHCP protocol logic (createDhcpHandler) without sockets: packets in, replies out. */
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { formatIPv4, macToBytes, parseIPv4 } from '../../core/net/ipv4.ts'
-import { createDhcpHandler, DhcpConfigError, type DhcpReply, type DhcpServerOptions } from './dhcp.ts'
-import type { BootEvent } from './events.ts'
 import {
   BootOp,
   DhcpOption,
@@ -15,7 +12,10 @@ import {
   optString,
   optUint8,
   optUint16,
-} from './protocols/dhcp4/index.ts'
+} from '../../lib/dhcp4/index.ts'
+import { formatIPv4, macToBytes, parseIPv4 } from '../../lib/ipv4/index.ts'
+import { createDhcpHandler, DhcpConfigError, type DhcpReply, type DhcpServerOptions } from './dhcp.ts'
+import type { BootEvent } from './events.ts'
 
 const SERVER = '10.0.0.2'
 const ROUTER = '10.0.0.1'

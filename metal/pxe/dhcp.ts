@@ -24,9 +24,6 @@
  */
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram'
 import { networkInterfaces } from 'node:os'
-import { formatIPv4, type IPv4, parseIPv4 } from '../../core/net/ipv4.ts'
-import { type BootClient, type BootFiles, type BootReply, clientArch, decideBoot } from './boot-decision.ts'
-import type { BootEventSink, DhcpMessageName, MachineDirectory } from './events.ts'
 import {
   BootOp,
   BROADCAST_FLAG,
@@ -45,7 +42,11 @@ import {
   optUint32,
   PXE_DISCOVERY_BOOT_FILE_DIRECTLY,
   PxeSubOption,
-} from './protocols/dhcp4/index.ts'
+} from '../../lib/dhcp4/index.ts'
+import { formatIPv4, type IPv4, parseIPv4 } from '../../lib/ipv4/index.ts'
+import { type BootClient, type BootFiles, type BootReply, clientArch, decideBoot } from './boot-decision.ts'
+import type { BootEventSink, DhcpMessageName } from './events.ts'
+import type { MachineDirectory } from './machine-directory.ts'
 
 export interface DhcpServerOptions {
   /** The interface to serve (e.g. "enp1s0"); `serverAddress` must be one of its addresses. */

@@ -91,9 +91,3 @@ export type BootEvent =
     }
 
 export type BootEventSink = (event: BootEvent) => void
-
-/** The machines the server may serve, by MAC and by address. Built from homelab.yaml. */
-export interface MachineDirectory {
-  byMac(mac: string): { readonly name: string; readonly mac: string; readonly ip: string } | undefined
-  byIp(ip: string): { readonly name: string; readonly mac: string; readonly ip: string } | undefined
-}

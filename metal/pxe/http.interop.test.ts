@@ -9,7 +9,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
-import { type Host, type NsProcess, TestNet, waitFor } from '../../test/harness/netns.ts'
+import { type Host, type NsProcess, TestNet, waitFor } from '../../tools/netns.ts'
 
 /** Deadline for waits: only a hang reaches it. */
 const HANG_MS = 120_000

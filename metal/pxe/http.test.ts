@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import fc from 'fast-check'
-import type { BootEvent, MachineDirectory } from './events.ts'
+import type { BootEvent } from './events.ts'
 import { DirectorySource, type FileSource, GeneratedSource, LayeredSource, type ServedFile } from './files.ts'
 import {
   DEFAULT_CHUNK_SIZE,
@@ -15,10 +15,11 @@ import {
   decodeTarget,
   type HttpServer,
   type InstallReport,
-  parseRange,
+  parseRangeHeader,
   RequestError,
   serveHttp,
 } from './http.ts'
+import type { MachineDirectory } from './machine-directory.ts'
 import { EventLog, HANG_MS } from './test-events.ts'
 
 interface Reply {
@@ -752,7 +753,7 @@ test('serveHttp() validates its options and reports a busy port', async () => {
   }
 })
 
-test('parseRange() always answers within the file (property)', () => {
+test('parseRangeHeader() always answers within the file (property)', () => {
   fc.assert(
     fc.property(
       fc.nat(1_000_000),
@@ -762,7 +763,7 @@ test('parseRange() always answers within the file (property)', () => {
         fc.string(),
       ),
       (size, header) => {
-        const answer = parseRange(header, size)
+        const answer = parseRangeHeader(header, size)
         if (answer.kind === 'partial') {
           assert.ok(
             answer.start >= 0 && answer.start <= answer.end && answer.end < size,

@@ -20,8 +20,9 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import type { BootEventSink, MachineDirectory } from './events.ts'
+import type { BootEventSink } from './events.ts'
 import { type FileSource, normalizePath, PathError, type Requester, type ServedFile } from './files.ts'
+import type { MachineDirectory } from './machine-directory.ts'
 
 /** @default '0.0.0.0' */
 export const DEFAULT_HTTP_HOST = '0.0.0.0'
@@ -122,7 +123,7 @@ export type RangeAnswer =
  * - `a-b`, `a-`, `-n`: that range, clamped to the file; a last position before the first, a first
  *   position at or past the end, or a zero-length suffix: unsatisfiable (416).
  */
-export function parseRange(header: string | undefined, size: number): RangeAnswer {
+export function parseRangeHeader(header: string | undefined, size: number): RangeAnswer {
   if (header === undefined) return { kind: 'whole' }
   const eq = header.indexOf('=')
   if (eq < 0 || header.slice(0, eq).trim().toLowerCase() !== 'bytes') return { kind: 'whole' }
@@ -419,7 +420,7 @@ export async function serveHttp(options: HttpOptions): Promise<HttpServer> {
       const size = file.size
       // No validators (ETag/Last-Modified) to compare, so an If-Range can never match: whole file.
       const range: RangeAnswer =
-        req.headers['if-range'] !== undefined ? { kind: 'whole' } : parseRange(req.headers.range, size)
+        req.headers['if-range'] !== undefined ? { kind: 'whole' } : parseRangeHeader(req.headers.range, size)
       const common = { 'Content-Type': contentType(path), 'Accept-Ranges': 'bytes' }
       if (range.kind === 'unsatisfiable') {
         reply(res, 416, undefined, { ...common, 'Content-Range': `bytes */${size}` })

@@ -1,6 +1,6 @@
 /** Finds the controller's address on the configured interface, with a clear error when it is not there. */
 import { networkInterfaces } from 'node:os'
-import { formatCidr, isHostAddress, parseIPv4, type Subnet } from '../../core/net/ipv4.ts'
+import { formatCidr, isHostAddress, parseIPv4, type Subnet } from '../../lib/ipv4/index.ts'
 
 export class InterfaceError extends Error {
   readonly code = 'HOMELAB_INTERFACE'

@@ -5,14 +5,14 @@
  */
 import type { Derived } from '../../core/config/checks.ts'
 import type { Config } from '../../core/config/schema.ts'
-import { formatIPv4, maskOf } from '../../core/net/ipv4.ts'
+import { formatIPv4, maskOf } from '../../lib/ipv4/index.ts'
 import { type BootFiles, DEFAULT_BOOT_FILES } from './boot-decision.ts'
 import { type DhcpServer, serveDhcp } from './dhcp.ts'
-import { directoryFromConfig } from './directory.ts'
-import type { BootEventSink, MachineDirectory } from './events.ts'
+import type { BootEventSink } from './events.ts'
 import { DirectorySource, type FileSource, LayeredSource } from './files.ts'
 import { type HttpServer, type InstallReport, serveHttp } from './http.ts'
 import { addressOnInterface } from './interface.ts'
+import { directoryFromConfig, type MachineDirectory } from './machine-directory.ts'
 import { serveTftp, type TftpServer } from './tftp.ts'
 
 export interface PxeOptions {

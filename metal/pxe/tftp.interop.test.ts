@@ -1,6 +1,6 @@
 /**
  * serveTftp() against real TFTP clients (curl, atftp, tftp-hpa), each test in its own
- * network namespaces: the server (metal/pxe/tftp-run.ts) in one, the client in another,
+ * network namespaces: the server (tools/pxe/tftp-run.ts) in one, the client in another,
  * on a bridge. Nothing leaves the namespaces; every process is stopped by PID.
  *
  * Needs root, iproute2 (with tc/netem), curl, atftp and tftp-hpa (Debian packages).
@@ -15,7 +15,7 @@ import { chmod, mkdtemp, open, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, test } from 'node:test'
-import { type Host, type NsProcess, sh, TestNet, waitFor } from '../../test/harness/netns.ts'
+import { type Host, type NsProcess, sh, TestNet, waitFor } from '../../tools/netns.ts'
 import type { BootEvent } from './events.ts'
 
 const repo = join(import.meta.dirname, '..', '..')
@@ -82,7 +82,7 @@ async function withLab(
     const cli = await net.host('cli', '10.97.0.2/24')
     const server = srv.spawn([
       node24,
-      join(repo, 'metal/pxe/tftp-run.ts'),
+      join(repo, 'tools/pxe/tftp-run.ts'),
       '--root',
       join(dir, 'root'),
       ...serverArgs,

@@ -32,9 +32,6 @@
  * ACK handler: no promise, timer or buffer per packet.
  */
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram'
-import { type Clock, type ClockTimer, systemClock } from './clock.ts'
-import type { BootEvent, BootEventSink, MachineDirectory } from './events.ts'
-import { type FileSource, normalizePath, PathError, type Requester, type ServedFile } from './files.ts'
 import {
   BLKSIZE_MAX,
   decodeTftp,
@@ -46,7 +43,11 @@ import {
   Opcode,
   opcodeName,
   type TftpPacket,
-} from './protocols/tftp/index.ts'
+} from '../../lib/tftp/index.ts'
+import { type Clock, type ClockTimer, systemClock } from './clock.ts'
+import type { BootEvent, BootEventSink } from './events.ts'
+import { type FileSource, normalizePath, PathError, type Requester, type ServedFile } from './files.ts'
+import type { MachineDirectory } from './machine-directory.ts'
 
 export interface TftpServerOptions {
   /** What is served. Nothing outside it ever is. */

@@ -4,8 +4,8 @@ import { existsSync } from 'node:fs'
 import { readFile, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, before, test } from 'node:test'
+import { sh } from '../../tools/netns.ts'
 import { isAlive, StandinNodes } from './k3s-nodes.ts'
-import { sh } from './netns.ts'
 
 // Two stand-in nodes (real sshd, stand-in k3s/systemctl/sysctl/modprobe) and a controller
 // namespace; every SSH command runs from the controller with the OpenSSH client.

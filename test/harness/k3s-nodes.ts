@@ -29,7 +29,7 @@ import {
 } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { type Host, type NsProcess, sh, sshdConfig, TestNet, waitFor } from './netns.ts'
+import { type Host, type NsProcess, sh, sshdConfig, TestNet, waitFor } from '../../tools/netns.ts'
 
 const STANDIN_SRC = new URL('./standin/', import.meta.url).pathname
 /** Where the stand-ins keep their records, on the node. */

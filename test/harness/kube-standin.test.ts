@@ -5,9 +5,9 @@ import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
-import { createKubeClient, KubeApiError, type KubeClient } from '../../core/kube/client.ts'
-import { loadKubeconfig, parseKubeconfig, rewriteKubeconfigServer } from '../../core/kube/kubeconfig.ts'
-import { deleteNode, listNodes } from '../../core/kube/nodes.ts'
+import { createKubeClient, KubeApiError, type KubeClient } from '../../lib/kube/client.ts'
+import { loadKubeconfig, parseKubeconfig, rewriteKubeconfigServer } from '../../lib/kube/kubeconfig.ts'
+import { deleteNode, listNodes } from '../../lib/kube/nodes.ts'
 import { startKubeStandin, TERMINATION_READS_ANNOTATION } from './kube-standin.ts'
 
 const SCRIPT = new URL('./kube-standin.ts', import.meta.url).pathname

@@ -1,0 +1,23 @@
+/** IPv4 addresses, CIDR blocks, ranges and MAC addresses: strict parsing and arithmetic. */
+export {
+  broadcastOf,
+  defaultLoadBalancerPool,
+  formatCidr,
+  formatIPv4,
+  formatRange,
+  type IPv4,
+  type IPv4Range,
+  ipv4FromBytes,
+  isHostAddress,
+  macFromBytes,
+  macToBytes,
+  maskOf,
+  parseCidr,
+  parseIPv4,
+  parseMac,
+  parseRange,
+  rangeContains,
+  rangesOverlap,
+  type Subnet,
+  subnetContains,
+} from './ipv4.ts'
