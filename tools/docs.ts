@@ -37,21 +37,46 @@ function escapeHtml(text: string): string {
 
 function outputOf(source: string): string {
   if (source === 'README.md') return 'index.html'
-  return `${source.replace(/^docs\//, '').replace(/\.md$/, '')}.html`
+  return `${source
+    .replace(/^docs\//, '')
+    .replace(/\.md$/, '')
+    .toLowerCase()}.html`
 }
 
-async function listSources(): Promise<string[]> {
-  const out = ['README.md']
-  for (const entry of await readdir(join(root, 'docs'), { recursive: true })) {
-    if (entry.endsWith('.md') && !entry.startsWith('.')) out.push(`docs/${entry}`)
+/** A part of the site's reading order (docs/pages.json) and its pages, in the order a user meets them. */
+export interface Part {
+  readonly part: string
+  readonly pages: readonly string[]
+}
+
+/**
+ * The reading order from docs/pages.json. Every page in docs/ must be placed exactly once, and every
+ * placed page must exist: a new page cannot be forgotten, a removed one cannot linger.
+ */
+export async function readingOrder(docsDir = join(root, 'docs')): Promise<Part[]> {
+  const file = join(docsDir, 'pages.json')
+  const parts = JSON.parse(await readFile(file, 'utf8')) as Part[]
+  const placed = parts.flatMap((p) => p.pages)
+  const onDisk = (await readdir(docsDir, { recursive: true }))
+    .filter((e) => e.endsWith('.md') && !e.startsWith('.'))
+    .map((e) => `docs/${e}`)
+  const problems: string[] = []
+  for (const page of onDisk)
+    if (!placed.includes(page)) problems.push(`${page} is not placed: add it to a part`)
+  for (const page of placed) {
+    if (placed.indexOf(page) !== placed.lastIndexOf(page)) problems.push(`${page} is placed twice`)
+    if (!existsSync(join(docsDir, '..', page))) problems.push(`${page} is placed but does not exist`)
   }
-  return out.sort((a, b) => (a === 'README.md' ? -1 : b === 'README.md' ? 1 : a.localeCompare(b)))
+  if (problems.length > 0)
+    throw new Error(`Cannot build the docs: ${relative(root, file)}: ${[...new Set(problems)].join('; ')}`)
+  return parts
 }
 
 export async function buildDocs(
   outDir = join(root, 'docs/.site'),
 ): Promise<{ pages: number; broken: string[] }> {
-  const sources = await listSources()
+  const parts = await readingOrder()
+  const sources = parts.flatMap((p) => p.pages)
   const broken: string[] = []
   const pages: Page[] = []
   for (const source of sources) {
@@ -75,7 +100,7 @@ export async function buildDocs(
             const resolved = relative(root, join(root, dirname(source), path))
             if (!existsSync(join(root, resolved)))
               broken.push(`${source}: link to "${href}" (no ${resolved})`)
-            if (resolved.endsWith('.md') && (resolved === 'README.md' || resolved.startsWith('docs/'))) {
+            if (sources.includes(resolved)) {
               const from = dirname(outputOf(source))
               target = relative(from, outputOf(resolved)) + (hash === undefined ? '' : `#${hash}`)
             }
@@ -107,11 +132,13 @@ export async function buildDocs(
   for (const page of pages) {
     const depth = page.output.split('/').length - 1
     const up = '../'.repeat(depth)
-    const nav = pages
-      .map(
-        (p) =>
-          `<li><a href="${up}${p.output}"${p === page ? ' class="here"' : ''}>${escapeHtml(p.title)}</a></li>`,
-      )
+    const link = (source: string) => {
+      const p = pages.find((x) => x.source === source)
+      if (p === undefined) return ''
+      return `<li><a href="${up}${p.output}"${p === page ? ' class="here"' : ''}>${escapeHtml(p.title)}</a></li>`
+    }
+    const nav = parts
+      .map((part) => `<li><b>${escapeHtml(part.part)}</b><ul>${part.pages.map(link).join('')}</ul></li>`)
       .join('')
     const doc = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
@@ -159,7 +186,7 @@ const SEARCH_JS = `// Client-side search over search-index.json: every word must
 
 const STYLE = `body{margin:0;display:flex;font:16px/1.55 system-ui,sans-serif;color:#1d2328}
 nav{width:17rem;flex:none;padding:1rem;border-right:1px solid #ddd;height:100vh;position:sticky;top:0;overflow:auto;box-sizing:border-box}
-nav ul,nav ol{list-style:none;padding:0}nav a{color:#234;text-decoration:none}nav a.here{font-weight:600}
+nav ul,nav ol{list-style:none;padding:0}nav ul ul{margin:.2rem 0 .8rem .6rem}nav a{color:#234;text-decoration:none}nav a.here{font-weight:600}
 #q{width:100%;padding:.4rem;box-sizing:border-box}#hits li{margin:.3rem 0;font-size:.9rem}
 main{max-width:52rem;padding:1rem 2.5rem;overflow-wrap:anywhere}h1 a,h2 a,h3 a,h4 a{color:inherit;text-decoration:none}
 pre{background:#f4f5f6;padding:.8rem;overflow:auto}code{font-size:.9em}table{border-collapse:collapse}td,th{border:1px solid #ddd;padding:.25rem .5rem}
