@@ -2,7 +2,7 @@
  * Nodes through the Kubernetes API: status, cordon, drain (evictions that respect
  * PodDisruptionBudgets) and removal, as a node is replaced or reinstalled.
  */
-import { setTimeout as sleep } from 'node:timers/promises'
+import { type Clock, PollTimeoutError, poll, REAL_CLOCK } from '../poll/index.ts'
 import { KubeApiError, type KubeClient } from './client.ts'
 
 export interface NodeStatus {
@@ -100,13 +100,8 @@ export interface DrainOptions {
   clock?: Clock
 }
 
-/** Time as drain() sees it. */
-export interface Clock {
-  now(): number
-  sleep(ms: number): Promise<void>
-}
-
-const REAL_CLOCK: Clock = { now: () => Date.now(), sleep: (ms) => sleep(ms) }
+/** Time as drain() sees it (lib/poll's clock). */
+export type { Clock }
 
 const podKey = (p: PodObject) => `${p.metadata.namespace}/${p.metadata.name}`
 
@@ -142,40 +137,56 @@ export async function drain(client: KubeClient, name: string, options: DrainOpti
       `Cannot drain node "${name}": ${what} after ${options.timeoutMs} ms: ${pods.map((p) => `"${p}"`).join(', ')}: ` +
         `check the PodDisruptionBudgets and the pods' termination, or raise the drain timeout`,
     )
+  /** poll()'s timeout, as drain()'s message naming the pods; other errors as they are. */
+  const orTimeout = (what: string) => (error: unknown) => {
+    if (!(error instanceof PollTimeoutError)) throw error
+    throw timeout(what, error.lastSeen as string[])
+  }
   await Promise.all(
     toEvict.map(async (pod) => {
       const { namespace, name: podName } = pod.metadata
       emit({ type: 'drain.evicting', node: name, pod: podKey(pod) })
       const path = `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(podName)}/eviction`
       const body = { apiVersion: 'policy/v1', kind: 'Eviction', metadata: { name: podName, namespace } }
-      for (let attempt = 1; ; attempt++) {
-        try {
-          await client.request('POST', path, { body })
-          return
-        } catch (error) {
-          if (error instanceof KubeApiError && error.status === 404) return
-          if (!(error instanceof KubeApiError && error.status === 429)) throw error
-          const delayMs = Math.min(retryDelayMs * 2 ** (attempt - 1), maxRetryDelayMs)
-          if (clock.now() + delayMs > deadline) throw timeout('eviction still refused', [podKey(pod)])
-          emit({
-            type: 'drain.blocked',
-            node: name,
-            pod: podKey(pod),
-            attempt,
-            delayMs,
-            message: error.message,
-          })
-          await clock.sleep(delayMs)
-        }
-      }
+      await poll<true, string[]>(
+        async ({ see }): Promise<true> => {
+          see([podKey(pod)])
+          try {
+            await client.request('POST', path, { body })
+            return true
+          } catch (error) {
+            if (error instanceof KubeApiError && error.status === 404) return true
+            throw error
+          }
+        },
+        {
+          what: `the eviction of "${podKey(pod)}"`,
+          intervalMs: retryDelayMs,
+          backoff: { factor: 2, maxMs: maxRetryDelayMs },
+          timeoutMs: deadline - clock.now(),
+          clock,
+          retry: (error) => error instanceof KubeApiError && error.status === 429,
+          onWait: ({ attempt, delayMs, error }) =>
+            emit({
+              type: 'drain.blocked',
+              node: name,
+              pod: podKey(pod),
+              attempt,
+              delayMs,
+              message: (error as Error).message,
+            }),
+        },
+      ).catch(orTimeout('eviction still refused'))
     }),
   )
   const evicted = new Set(toEvict.map((p) => p.metadata.uid ?? podKey(p)))
-  for (;;) {
-    const left = (await onNode()).filter((p) => evicted.has(p.metadata.uid ?? podKey(p))).map(podKey)
-    if (left.length === 0) break
-    if (clock.now() + pollMs > deadline) throw timeout('pods still on the node', left)
-    await clock.sleep(pollMs)
-  }
+  await poll<true, string[]>(
+    async ({ see }): Promise<true | undefined> => {
+      const left = (await onNode()).filter((p) => evicted.has(p.metadata.uid ?? podKey(p))).map(podKey)
+      see(left)
+      return left.length === 0 ? true : undefined
+    },
+    { what: 'the evicted pods to be gone', intervalMs: pollMs, timeoutMs: deadline - clock.now(), clock },
+  ).catch(orTimeout('pods still on the node'))
   emit({ type: 'drain.done', node: name, evicted: toEvict.length })
 }
