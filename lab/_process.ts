@@ -7,6 +7,7 @@
 import { execFile, spawn } from 'node:child_process'
 import { open, readFile } from 'node:fs/promises'
 import { promisify } from 'node:util'
+import { PollTimeoutError, poll } from '../lib/poll/index.ts'
 
 const execFileP = promisify(execFile)
 
@@ -63,21 +64,20 @@ export async function runningAfterStart(pid: number, marker: string): Promise<bo
 export async function stopProcess(pid: number | undefined, marker: string, graceMs = 3000): Promise<boolean> {
   if (pid === undefined || !(await isRunning(pid, marker))) return false
   signal(pid, 'SIGTERM')
-  const deadline = Date.now() + graceMs
-  while (await isRunning(pid, marker)) {
-    if (Date.now() > deadline) {
-      signal(pid, 'SIGKILL')
-      await waitGone(pid, marker, 5000)
-      break
-    }
-    await sleep(50)
-  }
+  await waitGone(pid, marker, graceMs).catch(async (error: unknown) => {
+    if (!(error instanceof PollTimeoutError)) throw error
+    signal(pid, 'SIGKILL')
+    await waitGone(pid, marker, 5000).catch((e: unknown) => {
+      if (!(e instanceof PollTimeoutError)) throw e
+    })
+  })
   return true
 }
 
+/** Waits up to ms for the process to be gone, else throws lib/poll's PollTimeoutError. */
 async function waitGone(pid: number, marker: string, ms: number): Promise<void> {
-  const deadline = Date.now() + ms
-  while ((await isRunning(pid, marker)) && Date.now() < deadline) await sleep(50)
+  const gone = async () => ((await isRunning(pid, marker)) ? undefined : true)
+  await poll(gone, { what: `process ${pid} to end`, intervalMs: 50, timeoutMs: ms })
 }
 
 function signal(pid: number, sig: NodeJS.Signals): void {
@@ -124,15 +124,11 @@ export async function startDaemon(
   }
 }
 
-/** Polls check() until it returns true, or throws `what` after timeoutMs. */
+/** Polls check() until it returns true, or throws lib/poll's PollTimeoutError (naming `what`) after timeoutMs. */
 export async function waitUntil(
   what: string,
   check: () => Promise<boolean>,
   timeoutMs: number,
 ): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`)
-    await sleep(100)
-  }
+  await poll(async () => ((await check()) ? true : undefined), { what, intervalMs: 100, timeoutMs })
 }

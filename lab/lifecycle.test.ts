@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import { promisify } from 'node:util'
+import { poll } from '../lib/poll/index.ts'
 import { wake } from '../metal/provision/wol.ts'
 import type { LabStatus, LabStep } from './lifecycle.ts'
 import { type LabRecord, labPaths, type VmRecord, vmPaths } from './state.ts'
@@ -44,13 +45,7 @@ async function gone(pid: number): Promise<boolean> {
 }
 
 async function waitFor<T>(what: string, check: () => Promise<T | undefined>, ms: number): Promise<T> {
-  const deadline = Date.now() + ms
-  for (;;) {
-    const value = await check()
-    if (value !== undefined) return value
-    if (Date.now() > deadline) throw new Error(`Timed out after ${ms} ms waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 200))
-  }
+  return await poll(() => check(), { what, intervalMs: 200, timeoutMs: ms })
 }
 
 const id = randomBytes(3).toString('hex')

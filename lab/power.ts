@@ -12,7 +12,8 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { copyFile, mkdir, open, rename, stat } from 'node:fs/promises'
 import type { Machine } from '../core/config/schema.ts'
-import { isRunning, run, sleep } from './_process.ts'
+import { poll } from '../lib/poll/index.ts'
+import { isRunning, run } from './_process.ts'
 import { DEFAULT_ACCEL, ovmfVarsTemplate, qemuArgs, type VmOptions } from './qemu-args.ts'
 import { BRIDGE, type LabPaths, readJson, type VmRecord, vmPaths, writeJson } from './state.ts'
 
@@ -182,7 +183,10 @@ export class PowerSwitch {
 
   private async watch(machine: PowerMachine, record: VmRecord): Promise<void> {
     const marker = vmPaths(this.paths, machine.name).console
-    while (await isRunning(record.pid, marker)) await sleep(1000)
+    await poll(async () => ((await isRunning(record.pid, marker)) ? undefined : true), {
+      what: `QEMU of ${machine.name} to end`,
+      intervalMs: 1000,
+    })
     await this.recordOff(machine, record.poweredOnAt, 'gone')
   }
 

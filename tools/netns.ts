@@ -13,6 +13,7 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { promisify } from 'node:util'
+import { poll } from '../lib/poll/index.ts'
 
 const exec = promisify(execFile)
 
@@ -231,19 +232,13 @@ export class TestNet {
   }
 }
 
-/** Polls until check() returns a value (not undefined), or throws with the last state after timeoutMs. */
+/** Polls until check() returns a value (not undefined), or throws lib/poll's PollTimeoutError after timeoutMs. */
 export async function waitFor<T>(
   what: string,
   check: () => T | undefined | Promise<T | undefined>,
   timeoutMs = 10000,
 ): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const value = await check()
-    if (value !== undefined) return value
-    if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 50))
-  }
+  return await poll(() => check(), { what, intervalMs: 50, timeoutMs })
 }
 
 /** Resolves like `promise`, or with `onTimeout` after ms; the timer never outlives the promise. */
