@@ -6,6 +6,7 @@
 import type { Writable } from 'node:stream'
 import { formatDiagnostic } from '../config/diagnostics.ts'
 import type { ConfigSummary, EventSink, HomelabEvent } from './events.ts'
+import { formatTable } from './table.ts'
 
 export interface ReporterOptions {
   readonly json: boolean
@@ -79,21 +80,6 @@ export function createReporter(options: ReporterOptions): EventSink {
   }
 }
 
-function table(rows: readonly (readonly string[])[]): string[] {
-  const widths: number[] = []
-  for (const row of rows) {
-    row.forEach((cell, i) => {
-      widths[i] = Math.max(widths[i] ?? 0, cell.length)
-    })
-  }
-  return rows.map((row) =>
-    row
-      .map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i] ?? 0)))
-      .join('  ')
-      .trimEnd(),
-  )
-}
-
 function formatSummary(s: ConfigSummary, p: Paint): string {
   const lines: string[] = []
   lines.push(`${p.green('✓')} ${s.file} is valid`)
@@ -103,7 +89,7 @@ function formatSummary(s: ConfigSummary, p: Paint): string {
       : `full (we lease each machine its address${s.dhcpRange === null ? '' : `; others get ${s.dhcpRange} without boot information`})`
   const pool = `${s.loadBalancerPool} (${s.loadBalancerPoolSize} addresses${s.loadBalancerPoolIsDefault ? ', default: the last /27 of the subnet' : ''})`
   lines.push(
-    ...table([
+    ...formatTable([
       ['network', `${s.subnet} on ${s.interface}, gateway ${s.gateway}, DNS ${s.dns.join(', ')}`],
       ['controller', s.controller ?? `read from ${s.interface} at start`],
       ['DHCP', dhcp],
@@ -119,7 +105,7 @@ function formatSummary(s: ConfigSummary, p: Paint): string {
   )
   lines.push(`  machines (${s.machines.length})`)
   lines.push(
-    ...table([
+    ...formatTable([
       ['NAME', 'ROLE', 'MAC', 'IP', 'DISK', 'NIC', 'BOOT'],
       ...s.machines.map((m) => [m.name, m.role, m.mac, m.ip, m.disk, m.nic, m.boot]),
     ]).map((l) => `    ${l}`),
