@@ -22,8 +22,13 @@ import {
   parseKubeconfig,
   rewriteKubeconfigServer,
 } from '../../lib/kube/index.ts'
-import { connectSsh, runOnMachines, type SshSession } from '../../lib/ssh/index.ts'
+import { type Clock, PollTimeoutError, poll } from '../../lib/poll/index.ts'
+import { connectSsh, runOnMachines, SSH_DEFAULTS, type SshSession } from '../../lib/ssh/index.ts'
 import { type MachineRecord, readState, writeState } from '../provision/state.ts'
+import { CLUSTER_DEFAULTS } from './defaults.ts'
+
+export { CLUSTER_DEFAULTS }
+
 import { convergeNode, probeNode, type StepName } from './node.ts'
 import { type ClusterPlan, chooseToken, type NodeFacts, type PlannedNode, planCluster } from './plan.ts'
 import { ensureK3s, type K3sArch, type K3sArtifact, k3sArch } from './release.ts'
@@ -73,12 +78,12 @@ export interface ClusterOptions {
   readonly privateKey: Buffer
   readonly kubeconfigPath: string
   readonly events: (event: ClusterEvent) => void
-  /** Nodes converged at once (agents, members). @default 4 */
+  /** Nodes converged at once (agents, members). @default CLUSTER_DEFAULTS.parallel */
   readonly parallel?: number
-  /** SSH connection retries per node. @default 5 */
+  /** SSH connection retries per node. @default SSH_DEFAULTS.retries */
   readonly sshRetries?: number
   readonly sshRetryDelayMs?: number
-  /** How long every node may take to turn Ready. @default 600000 */
+  /** How long every node may take to turn Ready. @default CLUSTER_DEFAULTS.readyTimeoutMs */
   readonly readyTimeoutMs?: number
   /** Between two readings of the nodes' readiness. @default 1000 */
   readonly readyPollMs?: number
@@ -123,7 +128,7 @@ export async function buildCluster(options: ClusterOptions): Promise<NodeOutcome
         ...(detail === undefined ? {} : { detail }),
       })
     }
-  const parallel = options.parallel ?? 4
+  const parallel = options.parallel ?? CLUSTER_DEFAULTS.parallel
   try {
     // 1. Connect and probe, in parallel; host keys are pinned (first contact is recorded).
     const state = await readState(options.stateDir)
@@ -139,7 +144,7 @@ export async function buildCluster(options: ClusterOptions): Promise<NodeOutcome
           host: machine.ip,
           privateKey: options.privateKey,
           ...(known === undefined ? {} : { knownHostKey: known }),
-          retries: options.sshRetries ?? 5,
+          retries: options.sshRetries ?? SSH_DEFAULTS.retries,
           ...(options.sshRetryDelayMs === undefined ? {} : { retryDelayMs: options.sshRetryDelayMs }),
           onFirstHostKey: (hostKey) => {
             learned[machine.name] = {
@@ -294,7 +299,7 @@ export async function buildCluster(options: ClusterOptions): Promise<NodeOutcome
       api,
       waitFor.map((r) => r.machine.name),
       {
-        timeoutMs: options.readyTimeoutMs ?? 600_000,
+        timeoutMs: options.readyTimeoutMs ?? CLUSTER_DEFAULTS.readyTimeoutMs,
         events,
         ...(options.readyPollMs === undefined ? {} : { pollMs: options.readyPollMs }),
         ...(options.signal === undefined ? {} : { signal: options.signal }),
@@ -303,7 +308,7 @@ export async function buildCluster(options: ClusterOptions): Promise<NodeOutcome
     for (const [name, lastSeen] of notReady) {
       const run = runs.get(name) as NodeRun
       run.lastStep = 'ready'
-      run.failed = `not Ready after ${Math.round((options.readyTimeoutMs ?? 600_000) / 1000)} s; last seen: ${lastSeen}; check on ${run.machine.name}: journalctl -u ${run.machine.role === 'server' ? 'k3s' : 'k3s-agent'} -e`
+      run.failed = `not Ready after ${Math.round((options.readyTimeoutMs ?? CLUSTER_DEFAULTS.readyTimeoutMs) / 1000)} s; last seen: ${lastSeen}; check on ${run.machine.name}: journalctl -u ${run.machine.role === 'server' ? 'k3s' : 'k3s-agent'} -e`
       events({ type: 'node.failed', node: name, step: 'ready', message: run.failed })
     }
   } catch (error) {
@@ -415,11 +420,14 @@ export interface WaitReadyOptions {
   /** Between two readings. @default 1000 */
   readonly pollMs?: number
   readonly signal?: AbortSignal
+  /** @default the wall clock */
+  readonly clock?: Clock
 }
 
 /**
  * Polls the API until every named node is Ready; returns the ones that are not, with what was
- * last seen. A `node.waiting` event each time what a node shows changes, `node.ready` once.
+ * last seen (at the timeout, or when the signal aborts). A `node.waiting` event each time what a
+ * node shows changes, `node.ready` once.
  */
 export async function waitReady(
   api: KubeClient,
@@ -427,41 +435,43 @@ export async function waitReady(
   options: WaitReadyOptions,
 ): Promise<Map<string, string>> {
   const { timeoutMs, events, signal } = options
-  const pollMs = options.pollMs ?? 1000
-  const deadline = Date.now() + timeoutMs
   const last = new Map<string, string>(names.map((n) => [n, 'not checked yet']))
   const ready = new Set<string>()
-  for (;;) {
-    let nodes: NodeStatus[] | undefined
+  /** Records what a node shows now; an event when that changed. */
+  const see = (n: string, seen: string, isReady: boolean) => {
+    if (isReady) {
+      ready.add(n)
+      events({ type: 'node.ready', node: n })
+    } else if (last.get(n) !== seen) {
+      events({ type: 'node.waiting', node: n, lastSeen: seen })
+    }
+    last.set(n, seen)
+  }
+  const check = async (): Promise<true | undefined> => {
+    const waiting = names.filter((n) => !ready.has(n))
     try {
-      nodes = await listNodes(api)
-    } catch (error) {
-      for (const n of names) {
-        if (ready.has(n)) continue
-        const seen = `the API did not answer: ${(error as Error).message}`
-        if (last.get(n) !== seen) events({ type: 'node.waiting', node: n, lastSeen: seen })
-        last.set(n, seen)
-      }
-    }
-    if (nodes !== undefined) {
-      for (const n of names) {
-        if (ready.has(n)) continue
+      const nodes = await listNodes(api)
+      for (const n of waiting) {
         const node = nodes.find((x) => x.name === n)
-        const seen = describe(node)
-        if (node?.ready === true) {
-          ready.add(n)
-          events({ type: 'node.ready', node: n })
-        } else if (last.get(n) !== seen) {
-          events({ type: 'node.waiting', node: n, lastSeen: seen })
-        }
-        last.set(n, seen)
+        see(n, describe(node), node?.ready === true)
       }
+    } catch (error) {
+      for (const n of waiting) see(n, `the API did not answer: ${(error as Error).message}`, false)
     }
-    if (ready.size === names.length) return new Map()
-    if (Date.now() > deadline || signal?.aborted === true) {
-      return new Map([...last].filter(([n]) => !ready.has(n)))
-    }
-    await new Promise((r) => setTimeout(r, pollMs))
+    return ready.size === names.length ? true : undefined
+  }
+  try {
+    await poll(check, {
+      what: 'the nodes to be Ready',
+      intervalMs: options.pollMs ?? CLUSTER_DEFAULTS.readyPollMs,
+      timeoutMs,
+      signal,
+      clock: options.clock,
+    })
+    return new Map()
+  } catch (error) {
+    if (!(error instanceof PollTimeoutError) && signal?.aborted !== true) throw error
+    return new Map([...last].filter(([n]) => !ready.has(n)))
   }
 }
 

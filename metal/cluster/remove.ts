@@ -5,7 +5,7 @@
  */
 import type { Config, Machine } from '../../core/config/schema.ts'
 import { type DrainEvent, deleteNode, drain, type KubeClient } from '../../lib/kube/index.ts'
-import { connectSsh } from '../../lib/ssh/index.ts'
+import { connectSsh, SSH_DEFAULTS } from '../../lib/ssh/index.ts'
 import { readState } from '../provision/state.ts'
 import { knownHostKey } from './cluster.ts'
 import { uninstallNode } from './node.ts'
@@ -64,7 +64,7 @@ export async function removeNode(options: RemoveOptions): Promise<void> {
     host: machine.ip,
     privateKey: options.privateKey,
     ...(known === undefined ? {} : { knownHostKey: known }),
-    retries: options.sshRetries ?? 5,
+    retries: options.sshRetries ?? SSH_DEFAULTS.retries,
   }).catch((error: Error) => {
     throw new RemoveError(
       `Removed ${machine.name} from the cluster, but cannot uninstall k3s from it: ${error.message} (run \`homelab node remove ${machine.name}\` again once it is reachable, or reinstall it)`,
