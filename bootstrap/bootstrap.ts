@@ -21,6 +21,7 @@ import { KubeApiError, type KubeClient, type KubeObject } from '../lib/kube/inde
 import { ensureArgocdManifest, readUpstream, splitManifest, UPSTREAM_FILE } from './argocd/manifest.ts'
 import { generateApplications } from './root/applications.ts'
 import { type ClusterSettings, clusterSettings, giteaRepoURL } from './settings.ts'
+import { waitAll as _waitAll, type Pending, PollTimeoutError, waitError } from './wait.ts'
 
 /** The manager ArgoCD's own server-side apply uses: ArgoCD adopts what bootstrap applied. */
 export const FIELD_MANAGER = 'argocd-controller'
@@ -123,17 +124,113 @@ function describe(c: Condition | undefined, type: string): string {
   return `${type}=${c.status}${c.reason ? `: ${c.reason}` : ''}${c.message ? ` (${c.message})` : ''}`
 }
 
+type ObjectResult = { kind: string; name: string; namespace?: string; result: ApplyResult }
+
+/** What the phases of bootstrap() share: the API, events, applies so far, and the wait. */
+interface Run {
+  readonly api: KubeClient
+  readonly options: BootstrapOptions
+  readonly emit: (event: BootstrapEvent) => void
+  readonly results: ObjectResult[]
+  step(s: BootstrapStep, status: 'running' | 'done', detail: string): void
+  apply(s: BootstrapStep, obj: KubeObject): Promise<ApplyResult>
+  waitAll(
+    s: 'established' | 'available',
+    names: string[],
+    check: (name: string) => Promise<string | undefined>,
+  ): Promise<void>
+}
+
 export async function bootstrap(options: BootstrapOptions): Promise<BootstrapResult> {
+  const run = _run(options)
+  const { upstream, objects } = await _manifest(run)
+  run.step('namespace', 'running', ARGOCD_NAMESPACE)
+  const nsResult = await run.apply('namespace', {
+    apiVersion: 'v1',
+    kind: 'Namespace',
+    metadata: { name: ARGOCD_NAMESPACE },
+  })
+  run.step('namespace', 'done', `${ARGOCD_NAMESPACE}: ${nsResult}`)
+  await _applyCrds(run, objects.filter(isCrd))
+  const rest = withSettings(objects.filter((o) => !isCrd(o)))
+  await _applyRest(run, rest)
+  await _waitWorkloads(run, workloadsOf(rest))
+  const { root, source, repoURL, settings } = await _applyRoot(run)
+  const n = (r: ApplyResult) => run.results.filter((x) => x.result === r).length
+  run.emit({
+    type: 'bootstrap.summary',
+    version: upstream.version,
+    created: n('created'),
+    changed: n('changed'),
+    unchanged: n('unchanged'),
+    root,
+    source,
+    repoURL,
+  })
+  return { version: upstream.version, objects: run.results, root, source, settings }
+}
+
+function _run(options: BootstrapOptions): Run {
   const { api } = options
   const emit = options.events ?? (() => {})
   const timeoutMs = options.timeoutMs ?? BOOTSTRAP_DEFAULTS.timeoutMs
   const pollMs = options.pollMs ?? BOOTSTRAP_DEFAULTS.pollMs
-  const step = (s: BootstrapStep, status: 'running' | 'done', detail: string) =>
-    emit({ type: 'bootstrap.step', step: s, status, detail })
+  const results: ObjectResult[] = []
+  return {
+    api,
+    options,
+    emit,
+    results,
+    step: (s, status, detail) => emit({ type: 'bootstrap.step', step: s, status, detail }),
+    async apply(s, obj) {
+      options.signal?.throwIfAborted()
+      const path = await api.objectPath(obj)
+      const before = await api.get<KubeObject>(path)
+      const after = await api.apply<KubeObject>(path, obj, { fieldManager: FIELD_MANAGER, force: true })
+      const result = applyResult(before, after)
+      const ns = obj.metadata.namespace
+      const named = {
+        kind: obj.kind,
+        name: obj.metadata.name,
+        ...(ns === undefined ? {} : { namespace: ns }),
+      }
+      emit({ type: 'bootstrap.object', step: s, ...named, result })
+      results.push({ ...named, result })
+      return result
+    },
+    /** Polls `check` (undefined = ready, else what was last seen) for each name until all are ready. */
+    waitAll: (s, names, check) =>
+      _waitAll(names, check, {
+        timeoutMs,
+        pollMs,
+        signal: options.signal,
+        onPending: (pending) => emit({ type: 'bootstrap.waiting', step: s, pending }),
+      }).catch((error: unknown) => {
+        if (error instanceof PollTimeoutError) throw waitError(s, timeoutMs, error.lastSeen as Pending[])
+        throw error
+      }),
+  }
+}
 
-  // 1. the manifest: pinned, verified, before the cluster is touched
+/** Created when there was nothing before, unchanged when the resourceVersion stayed. */
+export function applyResult(before: KubeObject | undefined, after: KubeObject | undefined): ApplyResult {
+  const rv = (o: KubeObject | undefined) =>
+    (o?.metadata as { resourceVersion?: string } | undefined)?.resourceVersion
+  return before === undefined ? 'created' : rv(before) === rv(after) ? 'unchanged' : 'changed'
+}
+
+/** `N created, N changed, N unchanged` of the results from index `from` on. */
+export function tally(results: readonly ObjectResult[], from: number): string {
+  const part = results.slice(from)
+  const n = (r: ApplyResult) => part.filter((x) => x.result === r).length
+  return `${n('created')} created, ${n('changed')} changed, ${n('unchanged')} unchanged`
+}
+
+/** 1. the manifest: pinned, verified, before the cluster is touched. */
+async function _manifest(run: Run) {
+  const { options, emit } = run
   const upstream = await readUpstream(options.upstreamFile ?? UPSTREAM_FILE)
-  step('manifest', 'running', `ArgoCD ${upstream.version}`)
+  run.step('manifest', 'running', `ArgoCD ${upstream.version}`)
   const manifest = await ensureArgocdManifest({
     upstream,
     cacheDir: options.cacheDir,
@@ -154,90 +251,19 @@ export async function bootstrap(options: BootstrapOptions): Promise<BootstrapRes
     path: manifest.path,
     objects: objects.length,
   })
-  step('manifest', 'done', `${objects.length} objects, sha256 verified`)
-  const results: { kind: string; name: string; namespace?: string; result: ApplyResult }[] = []
+  run.step('manifest', 'done', `${objects.length} objects, sha256 verified`)
+  return { upstream, objects }
+}
 
-  const apply = async (s: BootstrapStep, obj: KubeObject): Promise<ApplyResult> => {
-    options.signal?.throwIfAborted()
-    const path = await api.objectPath(obj)
-    const before = await api.get<KubeObject>(path)
-    const after = await api.apply<KubeObject>(path, obj, { fieldManager: FIELD_MANAGER, force: true })
-    const rv = (o: KubeObject | undefined) =>
-      (o?.metadata as { resourceVersion?: string } | undefined)?.resourceVersion
-    const result: ApplyResult =
-      before === undefined ? 'created' : rv(before) === rv(after) ? 'unchanged' : 'changed'
-    const ns = obj.metadata.namespace
-    emit({
-      type: 'bootstrap.object',
-      step: s,
-      kind: obj.kind,
-      name: obj.metadata.name,
-      ...(ns === undefined ? {} : { namespace: ns }),
-      result,
-    })
-    results.push({
-      kind: obj.kind,
-      name: obj.metadata.name,
-      ...(ns === undefined ? {} : { namespace: ns }),
-      result,
-    })
-    return result
-  }
-
-  const tally = (from: number) => {
-    const part = results.slice(from)
-    const n = (r: ApplyResult) => part.filter((x) => x.result === r).length
-    return `${n('created')} created, ${n('changed')} changed, ${n('unchanged')} unchanged`
-  }
-
-  /** Polls `check` (undefined = ready, else what was last seen) for each name until all are ready. */
-  const waitAll = async (
-    s: BootstrapStep,
-    names: string[],
-    check: (name: string) => Promise<string | undefined>,
-  ) => {
-    const deadline = Date.now() + timeoutMs
-    let pending = names
-    for (;;) {
-      const seen: { name: string; lastSeen: string }[] = []
-      for (const name of pending) {
-        const lastSeen = await check(name)
-        if (lastSeen !== undefined) seen.push({ name, lastSeen })
-      }
-      if (seen.length === 0) return
-      pending = seen.map((x) => x.name)
-      emit({ type: 'bootstrap.waiting', step: s, pending: seen })
-      if (Date.now() >= deadline) {
-        throw new Error(
-          `Cannot install ArgoCD: after ${Math.round(timeoutMs / 1000)} s, ${s === 'established' ? 'these CRDs are not Established' : 'these workloads are not ready'}: ` +
-            `${seen.map((x) => `${x.name} (${x.lastSeen})`).join(', ')}: ` +
-            (s === 'established'
-              ? 'check the API server (journalctl -u k3s -e on a server), then run `homelab bootstrap` again'
-              : 'check the pods: kubectl -n argocd get pods, kubectl -n argocd describe pod NAME (image pulls, node resources), then run `homelab bootstrap` again'),
-        )
-      }
-      await new Promise((r) => setTimeout(r, pollMs))
-      options.signal?.throwIfAborted()
-    }
-  }
-
-  // 2. namespace
-  step('namespace', 'running', ARGOCD_NAMESPACE)
-  const nsResult = await apply('namespace', {
-    apiVersion: 'v1',
-    kind: 'Namespace',
-    metadata: { name: ARGOCD_NAMESPACE },
-  })
-  step('namespace', 'done', `${ARGOCD_NAMESPACE}: ${nsResult}`)
-
-  // 3. CRDs, then Established
-  const crds = objects.filter(isCrd)
-  step('crds', 'running', `${crds.length} CustomResourceDefinitions`)
-  let mark = results.length
-  for (const crd of crds) await apply('crds', crd)
-  step('crds', 'done', tally(mark))
-  step('established', 'running', `${crds.length} CRDs`)
-  await waitAll(
+/** 3. the CRDs, then until every one is Established. */
+async function _applyCrds(run: Run, crds: readonly KubeObject[]): Promise<void> {
+  const { api } = run
+  run.step('crds', 'running', `${crds.length} CustomResourceDefinitions`)
+  const mark = run.results.length
+  for (const crd of crds) await run.apply('crds', crd)
+  run.step('crds', 'done', tally(run.results, mark))
+  run.step('established', 'running', `${crds.length} CRDs`)
+  await run.waitAll(
     'established',
     crds.map((c) => c.metadata.name),
     async (name) => {
@@ -248,30 +274,46 @@ export async function bootstrap(options: BootstrapOptions): Promise<BootstrapRes
     },
   )
   api.invalidateDiscovery()
-  step('established', 'done', `${crds.length} CRDs Established`)
+  run.step('established', 'done', `${crds.length} CRDs Established`)
+}
 
-  // 4. the rest, settings merged in; then the workloads
-  const rest = objects.filter((o) => !isCrd(o)).map((o) => structuredClone(o))
+/** The objects other than CRDs, copied, with ARGOCD_SETTINGS merged into their ConfigMaps (added when missing). */
+export function withSettings(objects: readonly KubeObject[]): KubeObject[] {
+  const rest = objects.map((o) => structuredClone(o))
   for (const [name, data] of Object.entries(ARGOCD_SETTINGS)) {
     const cm = rest.find((o) => o.kind === 'ConfigMap' && o.apiVersion === 'v1' && o.metadata.name === name)
     if (cm) cm.data = { ...(cm.data as Record<string, string> | undefined), ...data }
     else rest.push({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name }, data: { ...data } })
   }
-  step('install', 'running', `${rest.length} objects`)
-  mark = results.length
-  for (const obj of rest) {
-    const info = await api.resourceFor(obj.apiVersion, obj.kind)
-    if (info.namespaced && obj.metadata.namespace === undefined) obj.metadata.namespace = ARGOCD_NAMESPACE
-    await apply('install', obj)
-  }
-  step('install', 'done', tally(mark))
-  const workloads = rest.filter(
+  return rest
+}
+
+/** The Deployments and StatefulSets among the objects. */
+export function workloadsOf(objects: readonly KubeObject[]): KubeObject[] {
+  return objects.filter(
     (o) => o.apiVersion === 'apps/v1' && (o.kind === 'Deployment' || o.kind === 'StatefulSet'),
   )
-  step('available', 'running', `${workloads.length} workloads`)
+}
+
+/** 4. everything else, namespaced objects into argocd. */
+async function _applyRest(run: Run, rest: readonly KubeObject[]): Promise<void> {
+  run.step('install', 'running', `${rest.length} objects`)
+  const mark = run.results.length
+  for (const obj of rest) {
+    const info = await run.api.resourceFor(obj.apiVersion, obj.kind)
+    if (info.namespaced && obj.metadata.namespace === undefined) obj.metadata.namespace = ARGOCD_NAMESPACE
+    await run.apply('install', obj)
+  }
+  run.step('install', 'done', tally(run.results, mark))
+}
+
+/** Until the Deployments are Available and the StatefulSets have a ready replica. */
+async function _waitWorkloads(run: Run, workloads: readonly KubeObject[]): Promise<void> {
+  const { api } = run
+  run.step('available', 'running', `${workloads.length} workloads`)
   const workloadKey = (o: KubeObject) =>
     `${o.kind === 'Deployment' ? 'deployment' : 'statefulset'}/${o.metadata.name}`
-  await waitAll('available', workloads.map(workloadKey), async (key) => {
+  await run.waitAll('available', workloads.map(workloadKey), async (key) => {
     const obj = workloads.find((o) => workloadKey(o) === key) as KubeObject
     const current = await api.get<KubeObject>(await api.objectPath(obj))
     if (current === undefined) return 'not found'
@@ -282,32 +324,23 @@ export async function bootstrap(options: BootstrapOptions): Promise<BootstrapRes
     const ready = (current.status as { readyReplicas?: number } | undefined)?.readyReplicas ?? 0
     return ready >= 1 ? undefined : `${ready} ready replicas`
   })
-  step('available', 'done', `${workloads.length} workloads ready`)
+  run.step('available', 'done', `${workloads.length} workloads ready`)
+}
 
-  // 5. the root app: Gitea once it serves the repo, else the seed
-  step('source', 'running', 'does the in-cluster Gitea serve the repo?')
-  const gitea = await giteaServesRepo(api, options.config.gitops.clusterRepo)
-  const source = gitea.serves ? 'gitea' : 'seed'
+/** 5. the root app: Gitea once it serves the repo, else the seed. */
+async function _applyRoot(run: Run) {
+  const { options } = run
+  run.step('source', 'running', 'does the in-cluster Gitea serve the repo?')
+  const gitea = await giteaServesRepo(run.api, options.config.gitops.clusterRepo)
+  const source: 'seed' | 'gitea' = gitea.serves ? 'gitea' : 'seed'
   const repoURL = gitea.serves ? giteaRepoURL(options.config) : options.config.gitops.seed.url
-  emit({ type: 'bootstrap.source', source, repoURL, detail: gitea.detail })
-  step('source', 'done', `${source}: ${repoURL}`)
+  run.emit({ type: 'bootstrap.source', source, repoURL, detail: gitea.detail })
+  run.step('source', 'done', `${source}: ${repoURL}`)
   const settings = clusterSettings(options.config, options.derived, repoURL)
-  step('root', 'running', `Application ${ROOT_APP}`)
-  const root = await apply('root', await rootApplication(options.repoRoot ?? PROJECT_ROOT, settings))
-  step('root', 'done', `${root} (${ROOT_PATH} of ${repoURL} at ${settings.revision})`)
-
-  const n = (r: ApplyResult) => results.filter((x) => x.result === r).length
-  emit({
-    type: 'bootstrap.summary',
-    version: upstream.version,
-    created: n('created'),
-    changed: n('changed'),
-    unchanged: n('unchanged'),
-    root,
-    source,
-    repoURL,
-  })
-  return { version: upstream.version, objects: results, root, source, settings }
+  run.step('root', 'running', `Application ${ROOT_APP}`)
+  const root = await run.apply('root', await rootApplication(options.repoRoot ?? PROJECT_ROOT, settings))
+  run.step('root', 'done', `${root} (${ROOT_PATH} of ${repoURL} at ${settings.revision})`)
+  return { root, source, repoURL, settings }
 }
 
 /** The Gitea API through the API server's service proxy: 200 with a non-empty repo means it serves it. */
