@@ -70,35 +70,3 @@ export function createLiveLines(
     stop: () => {},
   }
 }
-
-export interface LiveBoard {
-  /** Sets a row's stage and what was last seen (now), and redraws. */
-  update(row: string, stage: string, lastSeen: string): void
-  /** A line above the rows (before the first update: a plain line). */
-  note(line: string): void
-  stop(): void
-}
-
-/**
- * Live lines for named rows (nodes, bootstrap phases) that appear on their first update; before
- * that, notes are printed as plain lines through `print`.
- */
-export function createLiveBoard(
-  out: Writable & { isTTY?: boolean; columns?: number },
-  rows: readonly string[],
-  print: (line: string) => void,
-  start = Date.now(),
-): LiveBoard {
-  const states = new Map(rows.map((r) => [r, { machine: r, stage: 'waiting', lastSeen: '', lastSeenAt: 0 }]))
-  let live: LiveLines | undefined
-  return {
-    update: (row, stage, lastSeen) => {
-      const state = { machine: row, stage, lastSeen, lastSeenAt: Date.now() }
-      states.set(row, state)
-      live ??= createLiveLines(out, [...states.values()], start)
-      live.update(state)
-    },
-    note: (line) => (live === undefined ? print(line) : live.note(line)),
-    stop: () => live?.stop(),
-  }
-}

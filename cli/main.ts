@@ -1,17 +1,18 @@
 /**
  * The `homelab` command. Thin: parses flags into options and calls the library.
- * Only this file sets the exit code: 0 ok, 1 failed, 2 usage.
+ * Only this file sets the exit code: 0 ok, 1 failed, 2 usage, 130 stopped by a signal.
  */
 import { readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { createReporter } from '../core/log/reporter.ts'
 import { type CommandContext, type CommandSpec, UsageError } from './command.ts'
 import { COMMANDS } from './commands/index.ts'
+import { createOutput } from './output/output.ts'
+import { EXIT_INTERRUPTED, type StopOnSignals, stopOnSignals } from './signals.ts'
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..')
-const EXIT = { ok: 0, failed: 1, usage: 2 } as const
+const EXIT = { ok: 0, failed: 1, usage: 2, interrupted: EXIT_INTERRUPTED } as const
 
 const GLOBAL_OPTIONS = {
   config: { type: 'string', short: 'c' },
@@ -103,31 +104,72 @@ export async function main(argv: readonly string[]): Promise<number> {
     process.stdout.write(`${version()}\n`)
     return EXIT.ok
   }
+  return run(command, values, positionals)
+}
+
+/** Runs a parsed command: its output, its stop signal, its exit code. */
+async function run(
+  command: CommandSpec,
+  values: Record<string, string | boolean | string[] | undefined>,
+  positionals: string[],
+): Promise<number> {
+  const name = command.name
   const json = values.json === true
-  const emit = createReporter({ json, out: process.stdout, err: process.stderr })
+  const output = createOutput({ json, out: process.stdout, err: process.stderr })
+  const stop = command.stoppable === true ? stopper(name) : undefined
   const context: CommandContext = {
     configFile: (values.config as string | undefined) ?? process.env.HOMELAB_CONFIG ?? 'homelab.yaml',
     json,
     repoRoot,
     values,
     positionals,
-    emit,
+    emit: output.emit,
+    output,
+    signal: stop?.signal ?? new AbortController().signal,
+  }
+  const stopped = () => {
+    const signal = stop?.stoppedBy()
+    if (signal === undefined) return undefined
+    process.stderr.write(`homelab ${name}: stopped by ${signal}\n`)
+    return EXIT.interrupted
   }
   try {
     const ok = await (await command.load())(context)
-    emit({ type: 'done', ok, command: command.name })
-    return ok ? EXIT.ok : EXIT.failed
+    output.stop()
+    output.emit({ type: 'done', ok, command: name })
+    return ok ? EXIT.ok : (stopped() ?? EXIT.failed)
   } catch (cause) {
+    output.stop()
     if (cause instanceof UsageError) {
       process.stderr.write(`homelab ${name}: ${cause.message}\n`)
       return EXIT.usage
     }
     const err = cause as Error & { code?: string }
-    emit({ type: 'error', message: err.message, ...(err.code === undefined ? {} : { code: err.code }) })
+    const interrupted = stopped()
+    if (interrupted === undefined)
+      output.emit({
+        type: 'error',
+        message: err.message,
+        ...(err.code === undefined ? {} : { code: err.code }),
+      })
     if (process.env.HOMELAB_DEBUG !== undefined) process.stderr.write(`${err.stack}\n`)
-    emit({ type: 'done', ok: false, command: command.name })
-    return EXIT.failed
+    output.emit({ type: 'done', ok: false, command: name })
+    return interrupted ?? EXIT.failed
+  } finally {
+    stop?.dispose()
   }
+}
+
+/** The first SIGINT/SIGTERM asks the command to stop; a second one ends the process. */
+function stopper(name: string): StopOnSignals {
+  return stopOnSignals({
+    onStop: (signal) =>
+      process.stderr.write(`homelab ${name}: stopping (${signal}); press Ctrl-C again to stop at once\n`),
+    force: (signal) => {
+      process.stderr.write(`homelab ${name}: stopped at once by a second ${signal}\n`)
+      process.exit(EXIT.interrupted)
+    },
+  })
 }
 
 // A closed pipe (`homelab plan | head`) is not an error.

@@ -1,35 +1,19 @@
 /**
- * What several commands share: text or `--json` output, the state folder, paths as the user
+ * What several commands share: the state folder, paths as the user
  * would type them, and the cluster's kubeconfig.
  */
 import { access } from 'node:fs/promises'
-import { dirname, join, relative, resolve } from 'node:path'
+import { dirname, join, resolve } from 'node:path'
 import { createKubeClient, type KubeClient, loadKubeconfig } from '../../lib/kube/index.ts'
 import type { CommandContext } from '../command.ts'
 
-/** `print` writes a text line (not with --json); `json` writes an event (only with --json). */
-export function writer(context: CommandContext) {
-  return {
-    print: (line: string) => {
-      if (!context.json) process.stdout.write(`${line}\n`)
-    },
-    json: (event: unknown) => {
-      if (context.json) process.stdout.write(`${JSON.stringify(event)}\n`)
-    },
-  }
-}
+export { show } from '../output/paths.ts'
 
 /** --state DIR, or .state beside the config. */
 export function stateDirOf(context: CommandContext): string {
   return typeof context.values.state === 'string'
     ? resolve(context.values.state)
     : join(dirname(resolve(context.configFile)), '.state')
-}
-
-/** A path as the user would type it: relative to the working folder when it is inside it. */
-export function show(path: string): string {
-  const rel = relative(process.cwd(), path)
-  return rel !== '' && !rel.startsWith('..') ? rel : path
 }
 
 /** The kubeconfig `homelab cluster` writes (0600, git-ignored). */

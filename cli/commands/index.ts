@@ -46,13 +46,14 @@ export const COMMANDS: readonly CommandSpec[] = [
   },
   {
     name: 'metal',
+    stoppable: true,
     summary: 'netboot and install the machines that need it (preflight first)',
     description:
       'Runs homelab doctor, gets the installer ISO (downloaded once, verified), starts the PXE server\n' +
       'for the machines that are not installed yet, wakes them (Wake-on-LAN) and follows each one:\n' +
       'DHCP, boot loader, kernel, installer, installed, SSH ready. A machine whose SSH answers with the\n' +
       'host key recorded at its install is skipped. One live line per machine; a summary at the end.\n' +
-      'Then, when every machine is installed, runs homelab cluster (unless --skip-cluster).',
+      'This is the first step of `homelab up` (metal, cluster, bootstrap); alone, it stops after the install.',
     options: {
       reinstall: { type: 'string', multiple: true },
       timeout: { type: 'string', multiple: true },
@@ -68,7 +69,7 @@ export const COMMANDS: readonly CommandSpec[] = [
       '                         (repeatable; stages: waiting, dhcp, boot-loader, kernel, installer, installed)',
       '      --kernel-args ARGS [string] extra kernel arguments for the installer (e.g. console=ttyS0)',
       '      --skip-doctor      [boolean] do not run the preflight checks',
-      '      --skip-cluster     [boolean] stop after the install (do not run homelab cluster)',
+      '      --skip-cluster     [boolean] no effect: metal alone never runs the cluster step (kept for scripts)',
       '      --state DIR        [string] where machine state is kept (default: .state beside the config)',
       '  -v, --verbose          [boolean] also show clients that are ignored (not in the config)',
     ],
@@ -76,6 +77,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   },
   {
     name: 'cluster',
+    stoppable: true,
     summary: 'build or converge the k3s cluster over SSH (HA, never forks)',
     description:
       'Connects to every machine over SSH (host keys pinned), reads what each holds, then converges:\n' +
@@ -99,6 +101,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   },
   {
     name: 'bootstrap',
+    stoppable: true,
     summary: 'install ArgoCD (pinned manifest) and the root app that deploys every layer',
     description:
       'Applies the pinned ArgoCD install manifest (bootstrap/argocd/upstream.yaml, sha256-verified) through\n' +
@@ -161,6 +164,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   },
   {
     name: 'lab',
+    stoppable: true,
     summary: 'the built-in lab: up (build it), down (remove it), status',
     description:
       'The lab is a private network (namespaces) with a "home router" (dnsmasq) and QEMU machines\n' +
@@ -183,6 +187,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   },
   {
     name: 'pxe',
+    stoppable: true,
     summary: 'run the PXE server alone (DHCP, TFTP, HTTP) until Ctrl-C',
     description:
       'Runs the PXE server on network.interface: DHCP in the configured mode (answering only the\n' +

@@ -1,15 +1,10 @@
 import { dirname, join, resolve } from 'node:path'
+import type { LoadedConfig } from '../../core/config/load.ts'
 import { TEST_OS } from '../../core/config/schema.ts'
 import { ensureIso } from '../../metal/os/iso.ts'
 import { doctor } from '../../metal/provision/doctor.ts'
-import {
-  DEFAULT_TIMEOUTS,
-  type ProvisionEvent,
-  provision,
-  type StageTimeouts,
-} from '../../metal/provision/provision.ts'
-import { type CommandRun, UsageError } from '../command.ts'
-import { createLiveLines, type LiveLines } from '../live.ts'
+import { DEFAULT_TIMEOUTS, provision, type StageTimeouts } from '../../metal/provision/provision.ts'
+import { type CommandContext, type CommandRun, UsageError } from '../command.ts'
 import { stateDirOf } from './common.ts'
 import { isoStatus } from './iso-status.ts'
 import { loadAndReport } from './load-config.ts'
@@ -28,154 +23,66 @@ function parseTimeouts(values: unknown): Partial<StageTimeouts> {
   return out
 }
 
-function formatSeconds(s: number | undefined): string {
-  return s === undefined ? '-' : `${s.toFixed(1)}s`
+/** homelab doctor before anything boots; false when a check fails. */
+async function preflight(context: CommandContext, loaded: LoadedConfig): Promise<boolean> {
+  const { output } = context
+  output.text('preflight (homelab doctor)')
+  const ok = await doctor({
+    config: loaded.config,
+    derived: loaded.derived,
+    isoStatus: isoStatus(loaded.config, context.repoRoot),
+    emit: output.emit,
+  })
+  if (!ok) output.text('preflight failed: fix the problems above, then run again (nothing was booted)')
+  return ok
 }
 
-/** `homelab metal`: preflight, then install the machines that need it, with one live line each. */
+/** The installer ISO's path: the pinned Fedora ISO (downloaded once, verified), or the test OS. */
+async function installerIso(context: CommandContext, loaded: LoadedConfig): Promise<string> {
+  const { output } = context
+  const cacheDir = join(context.repoRoot, '.cache')
+  const iso = loaded.config.os.iso
+  if (iso === TEST_OS) {
+    output.text('installer: the offline test OS (not Fedora), built from Debian packages')
+    const { buildTestOs } = await import('../../lab/testos/build.ts')
+    return (await buildTestOs({ cacheDir, progress: (m) => output.text(`  ${m}`) })).isoPath
+  }
+  output.text(`installer: ${iso.url}`)
+  return ensureIso({
+    url: iso.url,
+    sha256: iso.sha256,
+    cacheDir: join(cacheDir, 'iso'),
+    progress: output.emit,
+  })
+}
+
+/**
+ * `homelab metal`: preflight, then install the machines that need it, with one live line each.
+ * The cluster is the next step of the flow (`homelab up`, flow/flow.ts), not part of this one.
+ */
 export const metal: CommandRun = async (context) => {
   const loaded = await loadAndReport(context)
   if (loaded === undefined) return false
-  const { config, derived } = loaded
-  const configDir = dirname(resolve(loaded.file))
-  const cacheDir = join(context.repoRoot, '.cache')
-  const stateDir = stateDirOf(context)
-  const reinstall = (context.values.reinstall as string[] | undefined) ?? []
   const timeouts = parseTimeouts(context.values.timeout)
-  const out = process.stdout
-  const print = (line: string) => {
-    if (!context.json) out.write(`${line}\n`)
-  }
-  const json = (event: unknown) => {
-    if (context.json) out.write(`${JSON.stringify(event)}\n`)
-  }
-
-  if (context.values['skip-doctor'] !== true) {
-    print('preflight (homelab doctor)')
-    const ok = await doctor({
-      config,
-      derived,
-      isoStatus: isoStatus(config, context.repoRoot),
-      emit: (check) => {
-        json(check)
-        if (check.status !== 'ok')
-          print(
-            `  ${check.status === 'fail' ? '✗' : '!'} ${check.check}: ${check.detail}${check.fix === undefined ? '' : `\n    fix: ${check.fix}`}`,
-          )
-      },
-    })
-    if (!ok) {
-      print('preflight failed: fix the problems above, then run again (nothing was booted)')
-      return false
-    }
-  }
-
-  let isoPath: string
-  if (config.os.iso === TEST_OS) {
-    print('installer: the offline test OS (not Fedora), built from Debian packages')
-    const { buildTestOs } = await import('../../lab/testos/build.ts')
-    isoPath = (await buildTestOs({ cacheDir, progress: (m) => print(`  ${m}`) })).isoPath
-  } else {
-    const iso = config.os.iso
-    print(`installer: ${iso.url}`)
-    isoPath = await ensureIso({
-      url: iso.url,
-      sha256: iso.sha256,
-      cacheDir: join(cacheDir, 'iso'),
-      progress: (e) => {
-        json(e)
-        if (e.type === 'iso.download')
-          print(
-            `  downloading: ${(e.received / 2 ** 20).toFixed(0)} MiB${e.total === undefined ? '' : ` of ${(e.total / 2 ** 20).toFixed(0)} MiB`}`,
-          )
-        if (e.type === 'iso.verify') print('  verifying sha256')
-      },
-    })
-  }
-
-  const abort = new AbortController()
-  const stop = () => abort.abort()
-  process.once('SIGINT', stop)
-  process.once('SIGTERM', stop)
-  let live: LiveLines | undefined
-  let provisionStarted = Date.now()
-  const verbose = context.values.verbose === true
-  const onEvent = (event: ProvisionEvent) => {
-    json(event)
-    if (context.json) return
-    switch (event.type) {
-      case 'machine.target':
-      case 'machine.skipped':
-      case 'machine.refused':
-        print(
-          `${event.machine}: ${event.type === 'machine.target' ? 'to install' : event.type === 'machine.skipped' ? 'skipped' : 'REFUSED'}: ${event.reason}`,
-        )
-        return
-      case 'machine.progress':
-        live ??= createLiveLines(out, [event.state], provisionStarted)
-        live.update(event.state)
-        return
-      case 'machine.stalled':
-        live?.note(
-          `${event.machine}: stalled in ${event.stage} for ${event.seconds} s; last seen: ${event.lastSeen}\n  check: ${event.check}`,
-        )
-        return
-      case 'pxe.warning':
-        live?.note(`warning: ${event.service}: ${event.message}`) ??
-          print(`warning: ${event.service}: ${event.message}`)
-        return
-      case 'dhcp.ignored':
-        if (verbose) live?.note(`ignored ${event.mac}: ${event.reason}`)
-        return
-      case 'metal.summary': {
-        live?.stop()
-        print('\nsummary')
-        const rows = [
-          ['MACHINE', 'ADDRESS', 'RESULT', 'DHCP', 'LOADER', 'KERNEL', 'INSTALLED', 'SSH', 'DETAIL'],
-          ...event.machines.map((m) => [
-            m.machine,
-            m.ip,
-            m.result,
-            formatSeconds(m.stages.dhcp),
-            formatSeconds(m.stages['boot-loader']),
-            formatSeconds(m.stages.kernel),
-            formatSeconds(m.stages.installed),
-            formatSeconds(m.stages['ssh-ready']),
-            m.detail,
-          ]),
-        ]
-        const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? []
-        for (const r of rows)
-          print(`  ${r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ')}`)
-        return
-      }
-      default:
-        return
-    }
-  }
+  if (context.values['skip-doctor'] !== true && !(await preflight(context, loaded))) return false
+  const isoPath = await installerIso(context, loaded)
+  const { output } = context
+  output.setVerbose(context.values.verbose === true)
   // The live lines and the summary count seconds from the same moment.
-  provisionStarted = Date.now()
-  try {
-    const rows = await provision({
-      config,
-      derived,
-      configDir,
-      stateDir,
-      isoPath,
-      reinstall,
-      timeouts,
-      events: onEvent,
-      signal: abort.signal,
-      ...(typeof context.values['kernel-args'] === 'string'
-        ? { kernelArgs: context.values['kernel-args'] }
-        : {}),
-    })
-    const installed = rows.every((r) => r.result === 'installed' || r.result === 'skipped')
-    if (!installed || context.values['skip-cluster'] === true) return installed
-  } finally {
-    process.off('SIGINT', stop)
-    process.off('SIGTERM', stop)
-  }
-  print('\ncluster (homelab cluster)')
-  return (await import('./cluster.ts')).cluster(context)
+  output.board([])
+  const rows = await provision({
+    config: loaded.config,
+    derived: loaded.derived,
+    configDir: dirname(resolve(loaded.file)),
+    stateDir: stateDirOf(context),
+    isoPath,
+    reinstall: (context.values.reinstall as string[] | undefined) ?? [],
+    timeouts,
+    events: output.emit,
+    signal: context.signal,
+    ...(typeof context.values['kernel-args'] === 'string'
+      ? { kernelArgs: context.values['kernel-args'] }
+      : {}),
+  })
+  return rows.every((r) => r.result === 'installed' || r.result === 'skipped')
 }

@@ -3,12 +3,12 @@ import type { BootEvent } from '../../metal/pxe/events.ts'
 import { directoryFromConfig } from '../../metal/pxe/machine-directory.ts'
 import { ProgressBoard } from '../../metal/pxe/progress.ts'
 import { startPxe } from '../../metal/pxe/server.ts'
-import type { CommandRun } from '../command.ts'
+import type { CommandContext, CommandRun } from '../command.ts'
 import { UsageError } from '../command.ts'
-import { createLiveLines } from '../live.ts'
 import { loadAndReport } from './load-config.ts'
 
-function port(value: unknown, name: string): number | undefined {
+function port(context: CommandContext, name: string): number | undefined {
+  const value = context.values[name]
   if (value === undefined) return undefined
   const n = Number(value)
   if (!Number.isInteger(n) || n < 0 || n > 65535)
@@ -16,17 +16,19 @@ function port(value: unknown, name: string): number | undefined {
   return n
 }
 
-function describeServerEvent(event: BootEvent): string | undefined {
-  switch (event.type) {
-    case 'pxe.listening':
-      return `${event.service} listening on ${event.address}`
-    case 'pxe.warning':
-      return `warning: ${event.service}: ${event.message}`
-    case 'dhcp.ignored':
-      return `ignored ${event.mac}: ${event.reason}`
-    default:
-      return undefined
+function ports(context: CommandContext): { httpPort?: number; tftpPort?: number } {
+  const httpPort = port(context, 'http-port')
+  const tftpPort = port(context, 'tftp-port')
+  return {
+    ...(httpPort === undefined ? {} : { httpPort }),
+    ...(tftpPort === undefined ? {} : { tftpPort }),
   }
+}
+
+/** Resolves when the command is asked to stop (the first SIGINT or SIGTERM). */
+function stopped(signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve()
+  return new Promise((done) => signal.addEventListener('abort', () => done(), { once: true }))
 }
 
 /** `homelab pxe`: the PXE server alone, until Ctrl-C. */
@@ -36,45 +38,28 @@ export const pxe: CommandRun = async (context) => {
   const root = context.values.root
   if (typeof root !== 'string')
     throw new UsageError('--root DIR is required: the folder served over TFTP and HTTP')
-  const verbose = context.values.verbose === true
-  const machines = directoryFromConfig(loaded.config).entries.map((e) => e.name)
-  const board = new ProgressBoard(machines)
-  const live = context.json ? undefined : createLiveLines(process.stdout, board.all())
-  const onEvent = (event: BootEvent) => {
-    if (context.json) {
-      process.stdout.write(`${JSON.stringify(event)}\n`)
-      return
-    }
+  const { output } = context
+  output.setVerbose(context.values.verbose === true)
+  const board = new ProgressBoard(directoryFromConfig(loaded.config).entries.map((e) => e.name))
+  output.board(board.all())
+  const events = (event: BootEvent) => {
+    output.emit(event)
+    // the live lines follow each machine's stage, derived from the boot events
     const state = board.apply(event)
-    if (state !== undefined) {
-      live?.update(state)
-      return
-    }
-    if (event.type === 'dhcp.ignored' && !verbose) return
-    const line = describeServerEvent(event)
-    if (line !== undefined) live?.note(line)
+    if (state !== undefined) output.show({ type: 'machine.progress', state })
   }
   const server = await startPxe({
     config: loaded.config,
     derived: loaded.derived,
     root: resolve(root),
-    events: onEvent,
-    ...(port(context.values['http-port'], 'http-port') === undefined
-      ? {}
-      : { httpPort: port(context.values['http-port'], 'http-port') }),
-    ...(port(context.values['tftp-port'], 'tftp-port') === undefined
-      ? {}
-      : { tftpPort: port(context.values['tftp-port'], 'tftp-port') }),
+    events,
+    ...ports(context),
   })
-  live?.note(
+  output.text(
     `PXE server on ${server.serverAddress} (${loaded.config.network.dhcp.mode} mode); Ctrl-C stops it`,
   )
-  await new Promise<void>((done) => {
-    process.once('SIGINT', done)
-    process.once('SIGTERM', done)
-  })
+  await stopped(context.signal)
   await server.close()
-  live?.note('PXE server stopped')
-  live?.stop()
+  output.text('PXE server stopped')
   return true
 }

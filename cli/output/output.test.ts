@@ -1,0 +1,87 @@
+import assert from 'node:assert/strict'
+import { PassThrough } from 'node:stream'
+import { test } from 'node:test'
+import type { CliEvent } from './output.ts'
+import { createOutput, render, waiting } from './output.ts'
+
+function capture(tty = false) {
+  const out = Object.assign(new PassThrough(), { isTTY: tty, columns: 100 })
+  let text = ''
+  out.on('data', (c: Buffer) => {
+    text += c.toString()
+  })
+  return { out, text: () => text }
+}
+
+const EVENTS: readonly CliEvent[] = [
+  { type: 'machine.target', machine: 'metal0', reason: 'not installed yet' },
+  { type: 'pxe.warning', service: 'dhcp', message: 'no reply' },
+  { type: 'node.step', node: 'metal0', step: 'k3s', status: 'running' },
+  { type: 'node.ready', node: 'metal0' },
+  {
+    type: 'cluster.summary',
+    nodes: [{ node: 'metal0', role: 'server', result: 'changed', detail: 'joined' }],
+  },
+] as unknown as CliEvent[]
+
+test('render() turns each event kind into lines, notes, live rows or a summary', () => {
+  assert.deepEqual(render(EVENTS[0] as CliEvent), [
+    { to: 'line', text: 'metal0: to install: not installed yet' },
+  ])
+  assert.deepEqual(render(EVENTS[1] as CliEvent), [{ to: 'note', text: 'warning: dhcp: no reply' }])
+  assert.deepEqual(render(EVENTS[2] as CliEvent), [{ to: 'row', row: 'metal0', stage: 'k3s', detail: '...' }])
+  assert.deepEqual(render({ type: 'dhcp.ignored', mac: 'aa', reason: 'not ours' } as unknown as CliEvent), [
+    { to: 'note', text: 'ignored aa: not ours', verbose: true },
+  ])
+  assert.deepEqual(render(EVENTS[4] as CliEvent), [
+    {
+      to: 'summary',
+      lines: ['summary', '  NODE    ROLE    RESULT   DETAIL', '  metal0  server  changed  joined'],
+    },
+  ])
+})
+
+test('render() leaves the config and plan kinds to core/log/reporter.ts', () => {
+  assert.equal(render({ type: 'done', ok: true, command: 'x' }), undefined)
+})
+
+test('createOutput() writes plain lines, then the summary after an empty line, when not on a TTY', () => {
+  const sink = capture()
+  let now = 1000
+  const output = createOutput({ json: false, out: sink.out, err: sink.out, now: () => now })
+  output.board([waiting('metal0')], 1000)
+  output.text('preflight')
+  for (const event of EVENTS) {
+    now += 500
+    output.emit(event)
+  }
+  output.emit({ type: 'dhcp.ignored', mac: 'aa', reason: 'not ours' } as unknown as CliEvent)
+  assert.equal(
+    sink.text(),
+    [
+      'preflight',
+      'metal0: to install: not installed yet',
+      'warning: dhcp: no reply',
+      'metal0    k3s            1.5s  ...',
+      'metal0    Ready          2.0s  the API reports it Ready',
+      '',
+      'summary',
+      '  NODE    ROLE    RESULT   DETAIL',
+      '  metal0  server  changed  joined',
+      '',
+    ].join('\n'),
+  )
+})
+
+test('createOutput() with --json writes one JSON object per event and no text', () => {
+  const sink = capture()
+  const output = createOutput({ json: true, out: sink.out, err: sink.out })
+  output.text('preflight')
+  for (const event of EVENTS) output.emit(event)
+  output.show(EVENTS[0] as CliEvent)
+  const lines = sink.text().trimEnd().split('\n')
+  assert.deepEqual(
+    lines.map((l) => (JSON.parse(l) as { type: string }).type),
+    EVENTS.map((e) => e.type),
+  )
+})
