@@ -19,7 +19,7 @@ import { ManualClock } from './clock.ts'
 import { DirectorySource, type FileSource, GeneratedSource, LayeredSource } from './files.ts'
 import type { MachineDirectory } from './machine-directory.ts'
 import { EventLog, HANG_MS } from './test-events.ts'
-import { serveTftp, type TftpServer, type TftpServerOptions } from './tftp.ts'
+import { checkReadRequest, serveTftp, type TftpServer, type TftpServerOptions } from './tftp.ts'
 
 interface Received {
   readonly packet: TftpPacket
@@ -640,4 +640,20 @@ test('serveTftp() rejects bad options and reports a port already in use', async 
   } finally {
     await first.close()
   }
+})
+
+test('checkReadRequest() gives the normalised path, or the ERROR for other modes and escaping names', () => {
+  const rrq = (filename: string, mode = 'octet') =>
+    checkReadRequest({ opcode: Opcode.RRQ, filename, mode, options: new Map() })
+  assert.deepEqual(rrq('/boot//./ipxe.efi'), { path: 'boot/ipxe.efi' })
+  assert.deepEqual(rrq('ipxe.efi', 'netascii'), {
+    refuse: {
+      code: 0,
+      wire: 'Only octet mode is supported',
+      detail: 'mode "netascii" is not supported (only octet)',
+    },
+  })
+  const escaping = rrq('../etc/passwd')
+  assert.ok('refuse' in escaping)
+  assert.deepEqual([escaping.refuse.code, escaping.refuse.wire], [2, 'Access violation'])
 })
