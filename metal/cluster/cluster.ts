@@ -104,20 +104,61 @@ interface NodeRun {
   failed?: string
 }
 
+/** What the phases of buildCluster() share. */
+interface ClusterRun {
+  readonly options: ClusterOptions
+  readonly events: (event: ClusterEvent) => void
+  readonly runs: Map<string, NodeRun>
+  readonly parallel: number
+  /** Marks the node failed at its last step, with the error's message. */
+  fail(run: NodeRun, error: unknown): void
+  /** The node's step reporter: records the last step and what changed. */
+  reporter(
+    run: NodeRun,
+  ): (step: StepName, status: 'running' | 'changed' | 'unchanged', detail?: string) => void
+  /** Not failed (so far). */
+  ok(name: string): boolean
+}
+
 /** Converges the cluster; resolves with one outcome per machine (never throws for one node). */
 export async function buildCluster(options: ClusterOptions): Promise<NodeOutcome[]> {
-  const { config, events } = options
-  const endpoint = config.cluster.endpoint
-  const runs = new Map<string, NodeRun>(
-    config.machines.map((m) => [m.name, { machine: m, lastStep: 'connect', changed: [] }]),
-  )
-  const fail = (run: NodeRun, error: unknown) => {
-    const message = error instanceof Error ? error.message : String(error)
-    run.failed = message
-    events({ type: 'node.failed', node: run.machine.name, step: run.lastStep, message })
+  const run = _clusterRun(options)
+  try {
+    await _connectAndProbe(run)
+    const facts = factsOf(run.runs.values())
+    const plan = planCluster(options.config.machines, options.config.cluster.endpoint, facts)
+    run.events({ type: 'cluster.plan', plan: summarizePlan(plan) })
+    const { token, artifacts } = await _tokenAndRelease(run, plan, facts)
+    const converged = await _converge(run, plan, token, artifacts)
+    await _kubeconfigAndReady(run, plan, converged)
+  } catch (error) {
+    // A failure of the whole run: nodes not yet failed keep their last step, and the error names it.
+    run.events({ type: 'cluster.summary', nodes: outcomesOf(run.runs) })
+    throw error
+  } finally {
+    await Promise.all([...run.runs.values()].map((r) => r.session?.close()))
   }
-  const reporter =
-    (run: NodeRun) => (step: StepName, status: 'running' | 'changed' | 'unchanged', detail?: string) => {
+  const outcomes = outcomesOf(run.runs)
+  run.events({ type: 'cluster.summary', nodes: outcomes })
+  return outcomes
+}
+
+function _clusterRun(options: ClusterOptions): ClusterRun {
+  const { events } = options
+  const runs = new Map<string, NodeRun>(
+    options.config.machines.map((m) => [m.name, { machine: m, lastStep: 'connect', changed: [] }]),
+  )
+  return {
+    options,
+    events,
+    runs,
+    parallel: options.parallel ?? CLUSTER_DEFAULTS.parallel,
+    fail(run, error) {
+      const message = error instanceof Error ? error.message : String(error)
+      run.failed = message
+      events({ type: 'node.failed', node: run.machine.name, step: run.lastStep, message })
+    },
+    reporter: (run) => (step, status, detail) => {
       run.lastStep = step
       if (status === 'changed') run.changed.push(step)
       events({
@@ -127,201 +168,233 @@ export async function buildCluster(options: ClusterOptions): Promise<NodeOutcome
         status,
         ...(detail === undefined ? {} : { detail }),
       })
-    }
-  const parallel = options.parallel ?? CLUSTER_DEFAULTS.parallel
-  try {
-    // 1. Connect and probe, in parallel; host keys are pinned (first contact is recorded).
-    const state = await readState(options.stateDir)
-    const learned: Record<string, MachineRecord> = {}
-    await runOnMachines([...runs.values()], parallel, async (run) => {
-      const { machine } = run
-      const report = reporter(run)
-      try {
-        report('connect', 'running')
-        const record = state.machines[machine.name]
-        const known = knownHostKey(record, machine)
-        run.session = await connectSsh({
-          host: machine.ip,
-          privateKey: options.privateKey,
-          ...(known === undefined ? {} : { knownHostKey: known }),
-          retries: options.sshRetries ?? SSH_DEFAULTS.retries,
-          ...(options.sshRetryDelayMs === undefined ? {} : { retryDelayMs: options.sshRetryDelayMs }),
-          onFirstHostKey: (hostKey) => {
-            learned[machine.name] = {
-              mac: machine.mac,
-              ip: machine.ip,
-              hostKey,
-              installedAt: record?.installedAt ?? 'unknown (key first seen by homelab cluster)',
-            }
-          },
-        })
-        report('probe', 'running')
-        run.facts = await probeNode(run.session, machine.role)
-        if (k3sArch(run.facts.arch) === undefined) {
-          throw new Error(`its architecture ${run.facts.arch} has no k3s release (amd64 and arm64 do)`)
-        }
-      } catch (error) {
-        fail(run, error)
+    },
+    ok: (name) => runs.get(name)?.failed === undefined,
+  }
+}
+
+/** 1. Connect and probe, in parallel; host keys are pinned (first contact is recorded). */
+async function _connectAndProbe(cluster: ClusterRun): Promise<void> {
+  const { options } = cluster
+  const state = await readState(options.stateDir)
+  const learned: Record<string, MachineRecord> = {}
+  await runOnMachines([...cluster.runs.values()], cluster.parallel, async (run) => {
+    const { machine } = run
+    const report = cluster.reporter(run)
+    try {
+      report('connect', 'running')
+      const record = state.machines[machine.name]
+      const known = knownHostKey(record, machine)
+      run.session = await connectSsh({
+        host: machine.ip,
+        privateKey: options.privateKey,
+        ...(known === undefined ? {} : { knownHostKey: known }),
+        retries: options.sshRetries ?? SSH_DEFAULTS.retries,
+        ...(options.sshRetryDelayMs === undefined ? {} : { retryDelayMs: options.sshRetryDelayMs }),
+        onFirstHostKey: (hostKey) => {
+          learned[machine.name] = {
+            mac: machine.mac,
+            ip: machine.ip,
+            hostKey,
+            installedAt: record?.installedAt ?? 'unknown (key first seen by homelab cluster)',
+          }
+        },
+      })
+      report('probe', 'running')
+      run.facts = await probeNode(run.session, machine.role)
+      if (k3sArch(run.facts.arch) === undefined) {
+        throw new Error(`its architecture ${run.facts.arch} has no k3s release (amd64 and arm64 do)`)
       }
-    })
-    if (Object.keys(learned).length > 0) {
-      await writeState(options.stateDir, { machines: { ...state.machines, ...learned } })
+    } catch (error) {
+      cluster.fail(run, error)
     }
+  })
+  if (Object.keys(learned).length > 0) {
+    await writeState(options.stateDir, { machines: { ...state.machines, ...learned } })
+  }
+}
 
-    // 2. Plan from what the nodes hold.
-    const facts = new Map<string, NodeFacts>()
-    for (const run of runs.values())
-      if (run.facts !== undefined && run.failed === undefined) facts.set(run.machine.name, run.facts)
-    const plan = planCluster(config.machines, endpoint, facts)
-    events({ type: 'cluster.plan', plan: summarizePlan(plan) })
+/** 2. What the nodes that were probed (and did not fail) hold, by name. */
+function factsOf(runs: Iterable<NodeRun>): Map<string, NodeFacts> {
+  const facts = new Map<string, NodeFacts>()
+  for (const run of runs)
+    if (run.facts !== undefined && run.failed === undefined) facts.set(run.machine.name, run.facts)
+  return facts
+}
 
-    // 3. Token and release.
-    const tokenFile = tokenPath(options.stateDir)
-    const choice = chooseToken(await readToken(tokenFile), plan, facts, tokenFile)
-    const token = choice.token ?? generateToken()
-    if (choice.source !== 'stored') await writeToken(tokenFile, token)
-    events({
-      type: 'cluster.token',
-      source: choice.source,
-      ...(choice.from === undefined ? {} : { from: choice.from }),
-    })
-    const artifacts = new Map<K3sArch, K3sArtifact>()
-    for (const f of facts.values()) {
-      const arch = k3sArch(f.arch) as K3sArch
-      if (artifacts.has(arch)) continue
-      artifacts.set(
+/** 3. The token (stored, read from a node, or new) and the k3s release of each architecture. */
+async function _tokenAndRelease(
+  cluster: ClusterRun,
+  plan: ClusterPlan,
+  facts: ReadonlyMap<string, NodeFacts>,
+) {
+  const { options, events } = cluster
+  const tokenFile = tokenPath(options.stateDir)
+  const choice = chooseToken(await readToken(tokenFile), plan, facts, tokenFile)
+  const token = choice.token ?? generateToken()
+  if (choice.source !== 'stored') await writeToken(tokenFile, token)
+  events({
+    type: 'cluster.token',
+    source: choice.source,
+    ...(choice.from === undefined ? {} : { from: choice.from }),
+  })
+  const artifacts = new Map<K3sArch, K3sArtifact>()
+  for (const f of facts.values()) {
+    const arch = k3sArch(f.arch) as K3sArch
+    if (artifacts.has(arch)) continue
+    artifacts.set(
+      arch,
+      await ensureK3s({
+        version: options.config.cluster.k3sVersion,
         arch,
-        await ensureK3s({
-          version: config.cluster.k3sVersion,
-          arch,
-          cacheDir: options.cacheDir,
-          progress: (e) => {
-            if (e.type === 'download.progress')
-              events({
-                type: 'cluster.download',
-                detail: `k3s ${arch}: ${(e.received / 2 ** 20).toFixed(0)} MiB`,
-              })
-            if (e.type === 'download.ready')
-              events({ type: 'cluster.download', detail: `k3s ${arch}: verified` })
-          },
-        }),
-      )
-    }
-
-    const converge = async (planned: PlannedNode) => {
-      const run = runs.get(planned.machine.name) as NodeRun
-      if (run.session === undefined || run.facts === undefined) return
-      try {
-        await convergeNode({
-          session: run.session,
-          node: planned,
-          facts: run.facts,
-          artifact: artifacts.get(k3sArch(run.facts.arch) as K3sArch) as K3sArtifact,
-          token,
-          endpoint,
-          endpointIsVip: plan.endpointIsVip,
-          report: reporter(run),
-          onUpload: uploadProgress(run.machine.name, events),
-        })
-      } catch (error) {
-        fail(run, error)
-      }
-    }
-    const ok = (name: string) => runs.get(name)?.failed === undefined
-
-    // 4. Members, then the first server of a new cluster, then joins.
-    await runOnMachines(
-      plan.nodes.filter((n) => n.phase === 'member'),
-      parallel,
-      converge,
-    )
-    const initNode = plan.nodes.find((n) => n.phase === 'init')
-    if (initNode !== undefined) {
-      await converge(initNode)
-      if (!ok(initNode.machine.name)) {
-        throw new ClusterError(
-          `Cannot start the cluster: ${initNode.machine.name} failed to initialise it (see above); no other node was changed`,
-        )
-      }
-    }
-    // The kubeconfig of a server, read once per server: for the API calls of this run, then written.
-    const kubeconfigs = new Map<string, Promise<string>>()
-    const kubeconfigOf = (name: string): Promise<string> => {
-      let text = kubeconfigs.get(name)
-      if (text === undefined) {
-        text = fetchKubeconfig(runs.get(name)?.session as SshSession)
-        kubeconfigs.set(name, text)
-      }
-      return text
-    }
-    const source = [initNode?.machine.name, ...plan.members].find((n) => n !== undefined && ok(n))
-    let api: KubeClient | undefined
-    const joiners = plan.nodes.filter((n) => n.phase === 'join')
-    if (source !== undefined && joiners.some((n) => n.fresh)) {
-      api = clientFor(await kubeconfigOf(source), plan.joinAddress)
-      for (const planned of joiners.filter((n) => n.fresh)) {
-        const run = runs.get(planned.machine.name) as NodeRun
-        try {
-          await forgetRebuiltNode(api, planned.machine, events)
-        } catch (error) {
-          fail(run, error)
-        }
-      }
-    }
-    for (const planned of joiners.filter((n) => n.machine.role === 'server' && ok(n.machine.name))) {
-      await converge(planned)
-    }
-    await runOnMachines(
-      joiners.filter((n) => n.machine.role === 'agent' && ok(n.machine.name)),
-      parallel,
-      converge,
-    )
-
-    // 5. kubeconfig and readiness.
-    const kubeSource = [initNode?.machine.name, ...plan.members, ...joiners.map((n) => n.machine.name)].find(
-      (n) => n !== undefined && ok(n) && runs.get(n)?.machine.role === 'server',
-    )
-    if (kubeSource === undefined)
-      throw new ClusterError('Cannot write the kubeconfig: no server was converged')
-    const kubeText = await kubeconfigOf(kubeSource)
-    const changed = await writeKubeconfig(
-      options.kubeconfigPath,
-      rewriteKubeconfigServer(kubeText, apiUrl(endpoint), {
-        cluster: 'homelab',
-        context: 'homelab',
-        user: 'homelab',
+        cacheDir: options.cacheDir,
+        progress: (e) => {
+          if (e.type === 'download.progress')
+            events({
+              type: 'cluster.download',
+              detail: `k3s ${arch}: ${(e.received / 2 ** 20).toFixed(0)} MiB`,
+            })
+          if (e.type === 'download.ready')
+            events({ type: 'cluster.download', detail: `k3s ${arch}: verified` })
+        },
       }),
     )
-    events({ type: 'kubeconfig.written', path: options.kubeconfigPath, changed })
-    api ??= clientFor(kubeText, plan.joinAddress)
-    const waitFor = [...runs.values()].filter((r) => r.failed === undefined && r.facts !== undefined)
-    const notReady = await waitReady(
-      api,
-      waitFor.map((r) => r.machine.name),
-      {
-        timeoutMs: options.readyTimeoutMs ?? CLUSTER_DEFAULTS.readyTimeoutMs,
-        events,
-        ...(options.readyPollMs === undefined ? {} : { pollMs: options.readyPollMs }),
-        ...(options.signal === undefined ? {} : { signal: options.signal }),
-      },
-    )
-    for (const [name, lastSeen] of notReady) {
-      const run = runs.get(name) as NodeRun
-      run.lastStep = 'ready'
-      run.failed = `not Ready after ${Math.round((options.readyTimeoutMs ?? CLUSTER_DEFAULTS.readyTimeoutMs) / 1000)} s; last seen: ${lastSeen}; check on ${run.machine.name}: journalctl -u ${run.machine.role === 'server' ? 'k3s' : 'k3s-agent'} -e`
-      events({ type: 'node.failed', node: name, step: 'ready', message: run.failed })
-    }
-  } catch (error) {
-    // A failure of the whole run: nodes not yet failed keep their last step, and the error names it.
-    const outcomes = outcomesOf(runs)
-    events({ type: 'cluster.summary', nodes: outcomes })
-    throw error
-  } finally {
-    await Promise.all([...runs.values()].map((r) => r.session?.close()))
   }
-  const outcomes = outcomesOf(runs)
-  events({ type: 'cluster.summary', nodes: outcomes })
-  return outcomes
+  return { token, artifacts }
+}
+
+/** What converging leaves for the last phase. */
+interface Converged {
+  /** The kubeconfig of a server, read once per server. */
+  readonly kubeconfigOf: (name: string) => Promise<string>
+  /** A client made while converging (to forget rebuilt nodes), if one was. */
+  readonly api: KubeClient | undefined
+}
+
+/** 4. Members, then the first server of a new cluster, then joins: servers one at a time, agents in parallel. */
+async function _converge(
+  cluster: ClusterRun,
+  plan: ClusterPlan,
+  token: string,
+  artifacts: ReadonlyMap<K3sArch, K3sArtifact>,
+): Promise<Converged> {
+  const { runs, ok, parallel, events } = cluster
+  const endpoint = cluster.options.config.cluster.endpoint
+  const converge = async (planned: PlannedNode) => {
+    const run = runs.get(planned.machine.name) as NodeRun
+    if (run.session === undefined || run.facts === undefined) return
+    try {
+      await convergeNode({
+        session: run.session,
+        node: planned,
+        facts: run.facts,
+        artifact: artifacts.get(k3sArch(run.facts.arch) as K3sArch) as K3sArtifact,
+        token,
+        endpoint,
+        endpointIsVip: plan.endpointIsVip,
+        report: cluster.reporter(run),
+        onUpload: uploadProgress(run.machine.name, events),
+      })
+    } catch (error) {
+      cluster.fail(run, error)
+    }
+  }
+  await runOnMachines(
+    plan.nodes.filter((n) => n.phase === 'member'),
+    parallel,
+    converge,
+  )
+  const initNode = plan.nodes.find((n) => n.phase === 'init')
+  if (initNode !== undefined) {
+    await converge(initNode)
+    if (!ok(initNode.machine.name)) {
+      throw new ClusterError(
+        `Cannot start the cluster: ${initNode.machine.name} failed to initialise it (see above); no other node was changed`,
+      )
+    }
+  }
+  const kubeconfigs = new Map<string, Promise<string>>()
+  const kubeconfigOf = (name: string): Promise<string> => {
+    let text = kubeconfigs.get(name)
+    if (text === undefined) {
+      text = fetchKubeconfig(runs.get(name)?.session as SshSession)
+      kubeconfigs.set(name, text)
+    }
+    return text
+  }
+  const source = [initNode?.machine.name, ...plan.members].find((n) => n !== undefined && ok(n))
+  let api: KubeClient | undefined
+  const joiners = plan.nodes.filter((n) => n.phase === 'join')
+  if (source !== undefined && joiners.some((n) => n.fresh)) {
+    api = clientFor(await kubeconfigOf(source), plan.joinAddress)
+    for (const planned of joiners.filter((n) => n.fresh)) {
+      await forgetRebuiltNode(api, planned.machine, events).catch((error: unknown) =>
+        cluster.fail(runs.get(planned.machine.name) as NodeRun, error),
+      )
+    }
+  }
+  for (const planned of joiners.filter((n) => n.machine.role === 'server' && ok(n.machine.name))) {
+    await converge(planned)
+  }
+  await runOnMachines(
+    joiners.filter((n) => n.machine.role === 'agent' && ok(n.machine.name)),
+    parallel,
+    converge,
+  )
+  return { kubeconfigOf, api }
+}
+
+/** The server the kubeconfig is read from: the first server that did not fail, init and members first. */
+export function kubeconfigSource(
+  plan: ClusterPlan,
+  ok: (name: string) => boolean,
+  roleOf: (name: string) => Machine['role'] | undefined,
+): string | undefined {
+  const init = plan.nodes.find((n) => n.phase === 'init')
+  const joiners = plan.nodes.filter((n) => n.phase === 'join')
+  return [init?.machine.name, ...plan.members, ...joiners.map((n) => n.machine.name)].find(
+    (n): n is string => n !== undefined && ok(n) && roleOf(n) === 'server',
+  )
+}
+
+/** Why a node failed its readiness wait, and where to look. */
+export function notReadyMessage(machine: Machine, timeoutMs: number, lastSeen: string): string {
+  return `not Ready after ${Math.round(timeoutMs / 1000)} s; last seen: ${lastSeen}; check on ${machine.name}: journalctl -u ${machine.role === 'server' ? 'k3s' : 'k3s-agent'} -e`
+}
+
+/** 5. The kubeconfig (written 0600, server rewritten to the endpoint), then every node Ready. */
+async function _kubeconfigAndReady(
+  cluster: ClusterRun,
+  plan: ClusterPlan,
+  converged: Converged,
+): Promise<void> {
+  const { options, events, runs } = cluster
+  const kubeSource = kubeconfigSource(plan, cluster.ok, (n) => runs.get(n)?.machine.role)
+  if (kubeSource === undefined) throw new ClusterError('Cannot write the kubeconfig: no server was converged')
+  const kubeText = await converged.kubeconfigOf(kubeSource)
+  const changed = await writeKubeconfig(
+    options.kubeconfigPath,
+    rewriteKubeconfigServer(kubeText, apiUrl(options.config.cluster.endpoint), {
+      cluster: 'homelab',
+      context: 'homelab',
+      user: 'homelab',
+    }),
+  )
+  events({ type: 'kubeconfig.written', path: options.kubeconfigPath, changed })
+  const api = converged.api ?? clientFor(kubeText, plan.joinAddress)
+  const waitFor = [...runs.values()].filter((r) => r.failed === undefined && r.facts !== undefined)
+  const timeoutMs = options.readyTimeoutMs ?? CLUSTER_DEFAULTS.readyTimeoutMs
+  const notReady = await waitReady(
+    api,
+    waitFor.map((r) => r.machine.name),
+    { timeoutMs, events, pollMs: options.readyPollMs, signal: options.signal },
+  )
+  for (const [name, lastSeen] of notReady) {
+    const run = runs.get(name) as NodeRun
+    run.lastStep = 'ready'
+    run.failed = notReadyMessage(run.machine, timeoutMs, lastSeen)
+    events({ type: 'node.failed', node: name, step: 'ready', message: run.failed })
+  }
 }
 
 /** Upload progress as live-line details, every 10 %. */
