@@ -5,11 +5,15 @@ NODE_BIN := $(shell tools/node24 --print-bin)
 export PATH := $(NODE_BIN):$(PATH)
 HOMELAB := bin/homelab
 
-.PHONY: default validate plan doctor metal cluster bootstrap status lab lab-down test check docs deps clean-deps
+.PHONY: default up validate plan doctor metal cluster bootstrap status lab lab-down test check docs deps clean-deps
 
-# The whole flow: metal (netboot, install, then the k3s cluster over SSH), then bootstrap
-# (ArgoCD and the root app, which deploys everything else from git).
-default: validate metal bootstrap
+# The whole flow, defined once in flow/flow.ts: metal (netboot, install), cluster (k3s over SSH),
+# bootstrap (ArgoCD and the root app, which deploys everything else from git). `make plan` lists
+# the same steps. `make metal`, `make cluster`, `make bootstrap` run one step alone.
+default: validate up
+
+up: deps
+	$(HOMELAB) up
 
 deps: node_modules/.package-lock.json
 node_modules/.package-lock.json: package.json package-lock.json
@@ -25,7 +29,7 @@ plan: deps
 doctor: deps
 	$(HOMELAB) doctor
 
-# Netboot and install the machines that need it (root: ports 67, 69, 80), then `homelab cluster`.
+# Netboot and install the machines that need it (root: ports 67, 69, 80): the first step alone.
 metal: deps
 	$(HOMELAB) metal
 
@@ -44,17 +48,18 @@ status: deps
 	$(HOMELAB) status
 
 # The main job on the built-in lab (root): `homelab lab up` builds a private network with a
-# home router and QEMU machines (installing what it needs on Debian), then `homelab metal`
-# netboots and installs them. Timeouts suit emulated machines (no KVM: firmware is slow).
+# home router and QEMU machines (installing what it needs on Debian), then the flow's metal step
+# alone (`homelab metal`) netboots and installs them. Timeouts suit emulated machines (no KVM:
+# firmware is slow).
 # The lab stays up to look at: `bin/homelab lab status`, consoles in .state/lab/vms/*/console.log,
 # `ssh -i .state/lab/id_ed25519 root@10.77.0.10`. `make lab-down` removes it.
-# The cluster step is skipped here: k3s cannot be downloaded offline, and the lab's test OS is
-# not Fedora (see docs/cluster.md; the cluster is tested on stand-in nodes instead).
+# The cluster and bootstrap steps are not run here: k3s cannot be downloaded offline, and the
+# lab's test OS is not Fedora (see docs/cluster.md; the cluster is tested on stand-in nodes instead).
 LAB_TIMEOUTS := --timeout waiting=300 --timeout dhcp=300 --timeout boot-loader=300 \
 	--timeout kernel=300 --timeout installer=600 --timeout installed=300
 lab: deps
 	$(HOMELAB) lab up
-	$(HOMELAB) metal --skip-cluster --kernel-args console=ttyS0 $(LAB_TIMEOUTS)
+	$(HOMELAB) metal --kernel-args console=ttyS0 $(LAB_TIMEOUTS)
 
 lab-down: deps
 	$(HOMELAB) lab down

@@ -96,6 +96,27 @@ test('homelab plan lists each machine with its boot method, the cluster roles an
   assert.match(r.out, /^applications/m)
 })
 
+test('homelab up runs the steps of the flow in order, skipping the ones named with --skip', () => {
+  const r = homelab('up', '--skip', 'metal', '--skip', 'cluster', '--skip', 'bootstrap')
+  assert.equal(r.code, 0, r.err)
+  assert.equal(r.out, '\nmetal: skipped\n\ncluster: skipped\n\nbootstrap: skipped\n')
+  const json = homelab('up', '--json', '--skip', 'metal', '--skip', 'cluster', '--skip', 'bootstrap')
+  const events = json.out
+    .trimEnd()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { type: string; step?: string })
+  assert.deepEqual(
+    events.map((e) => `${e.type} ${e.step ?? ''}`.trim()),
+    ['flow.step metal', 'flow.step cluster', 'flow.step bootstrap', 'done'],
+  )
+  const wrong = homelab('up', '--skip', 'external')
+  assert.equal(wrong.code, 2)
+  assert.match(
+    wrong.err,
+    /--skip: "external" is not a step of the flow: expected one of metal, cluster, bootstrap/,
+  )
+})
+
 test('homelab exits 2 on usage errors and documents every command', () => {
   assert.equal(homelab('frobnicate').code, 2)
   assert.equal(homelab('validate', '--nope').code, 2)

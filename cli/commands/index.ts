@@ -36,6 +36,43 @@ export const COMMANDS: readonly CommandSpec[] = [
     load: async () => (await import('./new-service.ts')).newService,
   },
   {
+    name: 'up',
+    stoppable: true,
+    summary: 'the whole flow: metal, then cluster, then bootstrap (what `make` runs)',
+    description:
+      'Runs the steps of the flow (flow/flow.ts) in order, each as its own command would: homelab metal\n' +
+      '(preflight, netboot, install), homelab cluster (k3s over SSH), homelab bootstrap (ArgoCD and the\n' +
+      'root app). Stops at the first step that fails. `homelab plan` describes the same steps. Takes\n' +
+      "every step's options; bootstrap's --timeout is --bootstrap-timeout here.",
+    options: {
+      skip: { type: 'string', multiple: true },
+      state: { type: 'string' },
+      reinstall: { type: 'string', multiple: true },
+      timeout: { type: 'string', multiple: true },
+      'kernel-args': { type: 'string' },
+      'skip-doctor': { type: 'boolean' },
+      verbose: { type: 'boolean', short: 'v' },
+      'ready-timeout': { type: 'string' },
+      parallel: { type: 'string' },
+      'ssh-retries': { type: 'string' },
+      'bootstrap-timeout': { type: 'string' },
+    },
+    optionHelp: [
+      '      --skip STEP        [string] do not run STEP: metal, cluster or bootstrap (repeatable)',
+      '      --state DIR        [string] where state is kept (default: .state beside the config)',
+      '      --reinstall NAME   [string] metal: install NAME again even though it is installed (repeatable)',
+      '      --timeout S=SEC    [string] metal: seconds a machine may stay in stage S (repeatable)',
+      '      --kernel-args ARGS [string] metal: extra kernel arguments for the installer',
+      '      --skip-doctor      [boolean] metal: do not run the preflight checks',
+      '  -v, --verbose          [boolean] metal: also show clients that are ignored',
+      '      --ready-timeout S  [number] cluster: seconds every node may take to turn Ready (default: 600)',
+      '      --parallel N       [number] cluster: nodes converged at once (default: 4)',
+      '      --ssh-retries N    [number] cluster: SSH connection retries per node (default: 5)',
+      '      --bootstrap-timeout S [number] bootstrap: seconds each wait may take (default: 600)',
+    ],
+    load: async () => (await import('./up.ts')).up,
+  },
+  {
     name: 'doctor',
     summary: 'check the controller and its network before booting anything',
     description:

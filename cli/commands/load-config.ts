@@ -2,8 +2,20 @@ import { ConfigError } from '../../core/config/diagnostics.ts'
 import { type LoadedConfig, loadConfig } from '../../core/config/load.ts'
 import type { CommandContext } from '../command.ts'
 
+/** One load per run: the steps of `homelab up` share it, so each warning is reported once. */
+const loads = new WeakMap<object, Promise<LoadedConfig | undefined>>()
+
 /** Loads the config, reporting every diagnostic as an event; undefined when it has errors. */
-export async function loadAndReport(context: CommandContext): Promise<LoadedConfig | undefined> {
+export function loadAndReport(context: CommandContext): Promise<LoadedConfig | undefined> {
+  let loading = loads.get(context.output)
+  if (loading === undefined) {
+    loading = load(context)
+    loads.set(context.output, loading)
+  }
+  return loading
+}
+
+async function load(context: CommandContext): Promise<LoadedConfig | undefined> {
   try {
     const loaded = await loadConfig(context.configFile)
     for (const w of loaded.warnings) context.emit({ type: 'config.diagnostic', ...w })

@@ -26,6 +26,13 @@ export type HomelabEvent =
       readonly namespace: string
       readonly source: string
     }
+  | {
+      /** A step of the flow (flow/flow.ts) starts, is skipped, or failed. */
+      readonly type: 'flow.step'
+      readonly step: string
+      readonly status: 'running' | 'skipped' | 'failed'
+      readonly command: string
+    }
   | { readonly type: 'error'; readonly message: string; readonly code?: string }
   | { readonly type: 'done'; readonly ok: boolean; readonly command: string }
 

@@ -66,6 +66,10 @@ export function createReporter(options: ReporterOptions): EventSink {
           `  ${`${event.layer}/${event.name}`.padEnd(28)} namespace ${event.namespace} (${event.source})\n`,
         )
         return
+      case 'flow.step':
+        if (event.status === 'running') options.out.write(`\n${p.bold(`${event.step} (${event.command})`)}\n`)
+        if (event.status === 'skipped') options.out.write(`\n${p.dim(`${event.step}: skipped`)}\n`)
+        return
       case 'error':
         options.err.write(`${p.red(`error: ${event.message}`)}\n`)
         return
