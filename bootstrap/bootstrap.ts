@@ -19,6 +19,7 @@ import type { Config } from '../core/config/schema.ts'
 import type { DownloadProgress } from '../lib/download/index.ts'
 import { KubeApiError, type KubeClient, type KubeObject } from '../lib/kube/index.ts'
 import { ensureArgocdManifest, readUpstream, splitManifest, UPSTREAM_FILE } from './argocd/manifest.ts'
+import { BOOTSTRAP_DEFAULTS } from './defaults.ts'
 import { generateApplications } from './root/applications.ts'
 import { type ClusterSettings, clusterSettings, giteaRepoURL } from './settings.ts'
 import { waitAll as _waitAll, type Pending, PollTimeoutError, waitError } from './wait.ts'
@@ -43,7 +44,7 @@ export const ARGOCD_SETTINGS: Readonly<Record<string, Readonly<Record<string, st
   },
 }
 
-export const BOOTSTRAP_DEFAULTS = { timeoutMs: 600_000, pollMs: 1000 } as const
+export { BOOTSTRAP_DEFAULTS }
 
 export type BootstrapStep =
   | 'manifest'
@@ -96,9 +97,9 @@ export interface BootstrapOptions {
   /** @default bootstrap/argocd/upstream.yaml */
   readonly upstreamFile?: string
   readonly events?: (event: BootstrapEvent) => void
-  /** Each wait (CRDs Established, workloads Available). @default 600 000 */
+  /** Each wait (CRDs Established, workloads Available). @default BOOTSTRAP_DEFAULTS.timeoutMs */
   readonly timeoutMs?: number
-  /** @default 1000 */
+  /** @default BOOTSTRAP_DEFAULTS.pollMs */
   readonly pollMs?: number
   readonly fetch?: typeof fetch
   readonly signal?: AbortSignal

@@ -1,3 +1,5 @@
+import { BOOTSTRAP_DEFAULTS } from '../../bootstrap/defaults.ts'
+import { CLUSTER_DEFAULTS } from '../../metal/cluster/defaults.ts'
 import type { CommandSpec } from '../command.ts'
 
 export const COMMANDS: readonly CommandSpec[] = [
@@ -65,8 +67,8 @@ export const COMMANDS: readonly CommandSpec[] = [
       '      --kernel-args ARGS [string] metal: extra kernel arguments for the installer',
       '      --skip-doctor      [boolean] metal: do not run the preflight checks',
       '  -v, --verbose          [boolean] metal: also show clients that are ignored',
-      '      --ready-timeout S  [number] cluster: seconds every node may take to turn Ready (default: 600)',
-      '      --parallel N       [number] cluster: nodes converged at once (default: 4)',
+      `      --ready-timeout S  [number] cluster: seconds every node may take to turn Ready (default: ${CLUSTER_DEFAULTS.readyTimeoutMs / 1000})`,
+      `      --parallel N       [number] cluster: nodes converged at once (default: ${CLUSTER_DEFAULTS.parallel})`,
       '      --ssh-retries N    [number] cluster: SSH connection retries per node (default: 5)',
       '      --bootstrap-timeout S [number] bootstrap: seconds each wait may take (default: 600)',
     ],
@@ -130,8 +132,8 @@ export const COMMANDS: readonly CommandSpec[] = [
     },
     optionHelp: [
       '      --state DIR        [string] where state is kept (default: .state beside the config)',
-      '      --ready-timeout S  [number] seconds every node may take to turn Ready (default: 600)',
-      '      --parallel N       [number] nodes converged at once (default: 4; servers join one at a time)',
+      `      --ready-timeout S  [number] seconds every node may take to turn Ready (default: ${CLUSTER_DEFAULTS.readyTimeoutMs / 1000})`,
+      `      --parallel N       [number] nodes converged at once (default: ${CLUSTER_DEFAULTS.parallel}; servers join one at a time)`,
       '      --ssh-retries N    [number] SSH connection retries per node, with backoff (default: 5)',
     ],
     load: async () => (await import('./cluster.ts')).cluster,
@@ -154,7 +156,7 @@ export const COMMANDS: readonly CommandSpec[] = [
     },
     optionHelp: [
       '      --state DIR        [string] where state is kept, the kubeconfig included (default: .state beside the config)',
-      '      --timeout S        [number] seconds each wait may take (CRDs Established, workloads ready) (default: 600)',
+      `      --timeout S        [number] seconds each wait may take (CRDs Established, workloads ready) (default: ${BOOTSTRAP_DEFAULTS.timeoutMs / 1000})`,
       '      --pin-argocd       [boolean] download the manifest, print its sha256 and write it into upstream.yaml',
     ],
     load: async () => (await import('./bootstrap.ts')).bootstrap,
