@@ -85,3 +85,48 @@ test('createOutput() with --json writes one JSON object per event and no text', 
     EVENTS.map((e) => e.type),
   )
 })
+
+test('render() shows a doctor check with its fix, and metal and bootstrap summaries', () => {
+  assert.deepEqual(
+    render({
+      type: 'doctor.check',
+      check: 'ports',
+      status: 'fail',
+      detail: '67 in use',
+      fix: 'stop dnsmasq',
+    }),
+    [
+      { to: 'line', text: `✗ ${'ports'.padEnd(16)} 67 in use` },
+      { to: 'line', text: `  ${''.padEnd(16)} fix: stop dnsmasq` },
+    ],
+  )
+  assert.deepEqual(
+    render({
+      type: 'metal.summary',
+      machines: [
+        { machine: 'metal0', ip: '10.0.0.10', result: 'installed', stages: { dhcp: 1.25 }, detail: '' },
+      ],
+    } as unknown as CliEvent),
+    [
+      {
+        to: 'summary',
+        lines: [
+          'summary',
+          '  MACHINE  ADDRESS    RESULT     DHCP  LOADER  KERNEL  INSTALLED  SSH  DETAIL',
+          '  metal0   10.0.0.10  installed  1.3s  -       -       -          -',
+        ],
+      },
+    ],
+  )
+  const object = {
+    type: 'bootstrap.object',
+    step: 'install',
+    kind: 'Deployment',
+    name: 'x',
+    namespace: 'argocd',
+  }
+  assert.deepEqual(render({ ...object, result: 'unchanged' } as CliEvent), [])
+  assert.deepEqual(render({ ...object, result: 'created' } as CliEvent), [
+    { to: 'note', text: 'Deployment argocd/x: created' },
+  ])
+})
