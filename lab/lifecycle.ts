@@ -170,41 +170,40 @@ async function checkHost(config: Config, subnet: Subnet, names: LabNames): Promi
 // ---------------------------------------------------------------- up
 
 /** Builds the lab, or converges a lab that is (partly) there. Throws LabConfigError for a config that is not a lab's. */
+type MutableLabRecord = { -readonly [K in keyof LabRecord]: LabRecord[K] }
+
+/** What the steps of labUp() share. */
+interface LabBuild {
+  readonly config: Config
+  readonly subnet: Subnet
+  readonly controller: string
+  readonly names: LabNames
+  readonly paths: LabPaths
+  readonly stateDir: string
+  /** Written to lab.json as the steps change it. */
+  readonly record: MutableLabRecord
+  step(name: string, status: LabStep['status'], detail?: string): void
+}
+
 export async function labUp(options: LabUpOptions): Promise<LabRecord> {
   const { config, derived, events } = options
   const stateDir = resolve(options.stateDir)
   const subnet = derived.subnet
-  const problems = labConfigProblems(config, subnet)
-  if (problems.length > 0)
-    throw new LabConfigError(`Cannot build the lab from ${options.configFile}: ${problems.join('; ')}`)
-  if (process.getuid?.() !== 0)
-    throw new LabConfigError(
-      'Cannot build the lab: it makes network namespaces and interfaces, which needs root: run it as root (sudo make lab)',
-    )
+  checkCanBuild(options, subnet, process.getuid?.())
   const controller = config.network.controller as string
   const names = labNames(options.prefix ?? DEFAULT_PREFIX)
   const paths = labPaths(stateDir)
   const step = (name: string, status: LabStep['status'], detail = '') =>
     events({ type: 'lab.step', step: name, status, detail })
-
   const previous = await readJson<LabRecord>(paths.labJson)
+  const wanted = labRecord(config, subnet, names, resolve(options.configFile), previous, '')
   if (previous !== undefined) {
-    const changed: string[] = []
-    if (previous.prefix !== names.prefix) changed.push(`prefix ${previous.prefix} -> ${names.prefix}`)
-    if (previous.interface !== config.network.interface)
-      changed.push(`network.interface ${previous.interface} -> ${config.network.interface}`)
-    if (previous.subnet !== formatCidr(subnet))
-      changed.push(`network.subnet ${previous.subnet} -> ${formatCidr(subnet)}`)
-    if (previous.gateway !== config.network.gateway)
-      changed.push(`network.gateway ${previous.gateway} -> ${config.network.gateway}`)
-    if (previous.controller !== controller)
-      changed.push(`network.controller ${previous.controller} -> ${controller}`)
+    const changed = changedSettings(previous, wanted)
     if (changed.length > 0)
       throw new LabConfigError(
         `Cannot change the running lab in ${paths.dir}: ${changed.join(', ')}: run \`homelab lab down\` first, then \`homelab lab up\``,
       )
   }
-
   const installed = await ensurePrerequisites(options.progress ?? (() => {}), options.prereqSystem)
   step(
     'prerequisites',
@@ -214,10 +213,47 @@ export async function labUp(options: LabUpOptions): Promise<LabRecord> {
       : 'qemu-system-x86_64, OVMF, iPXE ROMs, dnsmasq, xorriso, ip, cpio',
   )
   await checkHost(config, subnet, names)
+  const record: MutableLabRecord = { ...wanted, upAt: new Date().toISOString() }
+  // Recorded before anything is made, so `lab down` can undo a half-built lab.
+  await writeJson(paths.labJson, record)
+  const lab: LabBuild = { config, subnet, controller, names, paths, stateDir, record, step }
+  const have = await namespaces()
+  await _switch(lab, have)
+  await _router(lab, have)
+  await _controllerEnd(lab)
+  await _routerDhcp(lab)
+  // The SSH key machines are installed with (homelab.yaml's os.sshPublicKey points at it).
+  const key = await ensureLabKey(paths.privateKey, paths.publicKey)
+  step('ssh key', key.made ? 'made' : 'exists', paths.privateKey)
+  await _powerDaemon(lab)
+  return record
+}
 
-  const record: {
-    -readonly [K in keyof LabRecord]: LabRecord[K]
-  } = {
+/** Throws when the config cannot make a lab, or when not root (`uid`). */
+export function checkCanBuild(
+  options: Pick<LabUpOptions, 'config' | 'configFile'>,
+  subnet: Subnet,
+  uid: number | undefined,
+): void {
+  const problems = labConfigProblems(options.config, subnet)
+  if (problems.length > 0)
+    throw new LabConfigError(`Cannot build the lab from ${options.configFile}: ${problems.join('; ')}`)
+  if (uid !== 0)
+    throw new LabConfigError(
+      'Cannot build the lab: it makes network namespaces and interfaces, which needs root: run it as root (sudo make lab)',
+    )
+}
+
+/** The lab's record for this config; the running daemons of the previous record are kept. */
+export function labRecord(
+  config: Config,
+  subnet: Subnet,
+  names: LabNames,
+  configFile: string,
+  previous: LabRecord | undefined,
+  upAt: string,
+): MutableLabRecord {
+  return {
     version: 1,
     prefix: names.prefix,
     switchNs: names.switchNs,
@@ -225,28 +261,45 @@ export async function labUp(options: LabUpOptions): Promise<LabRecord> {
     interface: config.network.interface,
     subnet: formatCidr(subnet),
     gateway: config.network.gateway,
-    controller,
+    controller: config.network.controller as string,
     dhcpMode: config.network.dhcp.mode,
-    configFile: resolve(options.configFile),
+    configFile,
     ...(previous?.dnsmasq === undefined ? {} : { dnsmasq: previous.dnsmasq }),
     ...(previous?.daemon === undefined ? {} : { daemon: previous.daemon }),
-    upAt: new Date().toISOString(),
+    upAt,
   }
-  // Recorded before anything is made, so `lab down` can undo a half-built lab.
-  await writeJson(paths.labJson, record)
+}
 
-  // The switch.
-  const have = await namespaces()
-  const sw = names.switchNs
+/** The settings a running lab cannot change, as `what old -> new`. */
+export function changedSettings(previous: LabRecord, next: LabRecord): string[] {
+  const fields: [string, keyof LabRecord][] = [
+    ['prefix', 'prefix'],
+    ['network.interface', 'interface'],
+    ['network.subnet', 'subnet'],
+    ['network.gateway', 'gateway'],
+    ['network.controller', 'controller'],
+  ]
+  return fields
+    .filter(([, key]) => previous[key] !== next[key])
+    .map(([what, key]) => `${what} ${String(previous[key])} -> ${String(next[key])}`)
+}
+
+/** The switch: a namespace holding the bridge. */
+async function _switch(lab: LabBuild, have: Set<string>): Promise<void> {
+  const sw = lab.names.switchNs
   const swMade = await ensureNamespace(sw, have)
   if ((await link(BRIDGE, sw)) === undefined) {
     await ip(['link', 'add', BRIDGE, 'type', 'bridge', 'forward_delay', '0', 'stp_state', '0'], sw)
   }
   await ip(['link', 'set', BRIDGE, 'up'], sw)
-  step(`switch ${sw}`, swMade ? 'created' : 'exists', `bridge ${BRIDGE}`)
+  lab.step(`switch ${sw}`, swMade ? 'created' : 'exists', `bridge ${BRIDGE}`)
+}
 
-  // The home router.
-  const rt = names.routerNs
+/** The home router: a namespace on the switch holding the gateway address. */
+async function _router(lab: LabBuild, have: Set<string>): Promise<void> {
+  const { config, subnet } = lab
+  const sw = lab.names.switchNs
+  const rt = lab.names.routerNs
   const rtMade = await ensureNamespace(rt, have)
   if ((await link(ROUTER_IF, rt)) === undefined) {
     await ip(['link', 'del', SWITCH_PORT_ROUTER], sw).catch(() => undefined)
@@ -255,70 +308,75 @@ export async function labUp(options: LabUpOptions): Promise<LabRecord> {
   await ip(['link', 'set', SWITCH_PORT_ROUTER, 'master', BRIDGE, 'up'], sw)
   await ip(['addr', 'replace', `${config.network.gateway}/${subnet.prefix}`, 'dev', ROUTER_IF], rt)
   await ip(['link', 'set', ROUTER_IF, 'up'], rt)
-  step(
+  lab.step(
     `router ${rt}`,
     rtMade ? 'created' : 'exists',
     `${ROUTER_IF} ${config.network.gateway}/${subnet.prefix}`,
   )
+}
 
-  // The controller's end: network.interface in this namespace, marked as the lab's.
-  const iface = config.network.interface
+/** The controller's end: network.interface in this namespace, marked as the lab's. */
+async function _controllerEnd(lab: LabBuild): Promise<void> {
+  const { subnet, controller } = lab
+  const sw = lab.names.switchNs
+  const iface = lab.config.network.interface
   const ifMade = (await link(iface)) === undefined
   if (ifMade) {
     await ip(['link', 'del', SWITCH_PORT_CONTROLLER], sw).catch(() => undefined)
     await ip(['link', 'add', iface, 'type', 'veth', 'peer', 'name', SWITCH_PORT_CONTROLLER, 'netns', sw])
-    await ip(['link', 'set', 'dev', iface, 'alias', names.alias])
+    await ip(['link', 'set', 'dev', iface, 'alias', lab.names.alias])
   }
   await ip(['link', 'set', SWITCH_PORT_CONTROLLER, 'master', BRIDGE, 'up'], sw)
   await isolate(iface)
   await ip(['addr', 'replace', `${controller}/${subnet.prefix}`, 'dev', iface])
   await ip(['link', 'set', 'dev', iface, 'up'])
-  step(`controller ${iface}`, ifMade ? 'created' : 'exists', `${controller}/${subnet.prefix}`)
+  lab.step(`controller ${iface}`, ifMade ? 'created' : 'exists', `${controller}/${subnet.prefix}`)
+}
 
-  // The router's DHCP server (proxy mode: the router leases, homelab metal adds boot information).
+/** The router's DHCP server (proxy mode: the router leases, homelab metal adds boot information). */
+async function _routerDhcp(lab: LabBuild): Promise<void> {
+  const { config, subnet, names, paths, record } = lab
   if (config.network.dhcp.mode === 'proxy') {
     const range = routerRange(subnet)
     const detail = `dnsmasq leases ${formatIPv4(range.start)}-${formatIPv4(range.end)}, log ${paths.dnsmasqLog}`
     if (await isRunning(record.dnsmasq?.pid, dnsmasqMarker(paths))) {
-      step('router DHCP', 'running', `pid ${record.dnsmasq?.pid}, ${detail}`)
+      lab.step('router DHCP', 'running', `pid ${record.dnsmasq?.pid}, ${detail}`)
     } else {
       const pid = await startDnsmasq(config, subnet, names, paths)
       record.dnsmasq = { pid }
       await writeJson(paths.labJson, record)
-      step('router DHCP', 'started', `pid ${pid}, ${detail}`)
+      lab.step('router DHCP', 'started', `pid ${pid}, ${detail}`)
     }
   } else {
     if (await stopProcess(record.dnsmasq?.pid, dnsmasqMarker(paths)))
-      step('router DHCP', 'stopped', 'full mode: homelab metal leases the addresses')
+      lab.step('router DHCP', 'stopped', 'full mode: homelab metal leases the addresses')
     delete record.dnsmasq
     await writeJson(paths.labJson, record)
   }
+}
 
-  // The SSH key machines are installed with (homelab.yaml's os.sshPublicKey points at it).
-  const key = await ensureLabKey(paths.privateKey, paths.publicKey)
-  step('ssh key', key.made ? 'made' : 'exists', paths.privateKey)
-
-  // The power daemon: Wake-on-LAN -> QEMU.
-  const spec = powerSpec(config.machines)
-  const specText = `${JSON.stringify(spec, null, 2)}\n`
+/** The power daemon: Wake-on-LAN -> QEMU; restarted when the machines changed. */
+async function _powerDaemon(lab: LabBuild): Promise<void> {
+  const { paths, record, names, stateDir } = lab
+  const sw = names.switchNs
+  const specText = `${JSON.stringify(powerSpec(lab.config.machines), null, 2)}\n`
   const oldSpec = await readFile(paths.powerJson, 'utf8').catch(() => undefined)
   const marker = daemonMarker(stateDir)
   const daemonUp = await isRunning(record.daemon?.pid, marker)
   if (daemonUp && oldSpec === specText) {
-    step('power daemon', 'running', `pid ${record.daemon?.pid}, Wake-on-LAN on UDP ${WOL_PORT} in ${sw}`)
-  } else {
-    if (daemonUp) await stopProcess(record.daemon?.pid, marker)
-    await writeFile(paths.powerJson, specText, { mode: 0o600 })
-    const pid = await startPowerDaemon(stateDir, names, paths)
-    record.daemon = { pid }
-    await writeJson(paths.labJson, record)
-    step(
-      'power daemon',
-      daemonUp ? 'restarted' : 'started',
-      `pid ${pid}, Wake-on-LAN on UDP ${WOL_PORT} in ${sw}, log ${paths.powerLog}`,
-    )
+    lab.step('power daemon', 'running', `pid ${record.daemon?.pid}, Wake-on-LAN on UDP ${WOL_PORT} in ${sw}`)
+    return
   }
-  return record
+  if (daemonUp) await stopProcess(record.daemon?.pid, marker)
+  await writeFile(paths.powerJson, specText, { mode: 0o600 })
+  const pid = await startPowerDaemon(stateDir, names, paths)
+  record.daemon = { pid }
+  await writeJson(paths.labJson, record)
+  lab.step(
+    'power daemon',
+    daemonUp ? 'restarted' : 'started',
+    `pid ${pid}, Wake-on-LAN on UDP ${WOL_PORT} in ${sw}, log ${paths.powerLog}`,
+  )
 }
 
 async function ensureNamespace(name: string, have: Set<string>): Promise<boolean> {
