@@ -119,7 +119,57 @@ interface ApiResourceList {
   resources: { name: string; kind: string; namespaced: boolean }[]
 }
 
-export function createKubeClient(config: KubeConfig, options: { timeoutMs?: number } = {}): KubeClient {
+/** The bytes and content type a request sends: JSON-encoded unless a string or Buffer. */
+export function encodeBody(
+  body: unknown,
+  contentType: string | undefined,
+): { payload: Buffer | undefined; contentType: string | undefined } {
+  if (body === undefined) return { payload: undefined, contentType }
+  const payload = Buffer.isBuffer(body)
+    ? body
+    : typeof body === 'string'
+      ? Buffer.from(body)
+      : Buffer.from(JSON.stringify(body))
+  return { payload, contentType: contentType ?? 'application/json' }
+}
+
+/** The headers of a request. */
+export function requestHeaders(
+  token: string | undefined,
+  contentType: string | undefined,
+  payload: Buffer | undefined,
+): Record<string, string> {
+  const headers: Record<string, string> = { accept: 'application/json' }
+  if (contentType) headers['content-type'] = contentType
+  if (payload) headers['content-length'] = String(payload.length)
+  if (token) headers.authorization = `Bearer ${token}`
+  return headers
+}
+
+/** An answer's body: parsed when JSON (else the text), undefined when empty. */
+export function responseBody(text: string, contentType: string | undefined): unknown {
+  if (text === '') return undefined
+  if (!(contentType ?? '').includes('json')) return text
+  try {
+    return JSON.parse(text)
+  } catch {
+    return text
+  }
+}
+
+/** The path of an object (or its collection, without a name) for a discovered resource. */
+export function pathFor(r: ResourceInfo, obj: { metadata?: { name?: string; namespace?: string } }): string {
+  let path = r.prefix
+  if (r.namespaced) path += `/namespaces/${encodeURIComponent(obj.metadata?.namespace ?? 'default')}`
+  path += `/${r.plural}`
+  if (obj.metadata?.name) path += `/${encodeURIComponent(obj.metadata.name)}`
+  return path
+}
+
+type Request = <T>(method: string, path: string, options?: RequestOptions) => Promise<T>
+
+/** One HTTP(S) request to the API server; rejects with KubeApiError (not 2xx) or KubeConnectError. */
+function _requester(config: KubeConfig, defaultTimeout: number): Request {
   const base = new URL(config.server)
   const secure = base.protocol === 'https:'
   const agent = secure
@@ -131,23 +181,10 @@ export function createKubeClient(config: KubeConfig, options: { timeoutMs?: numb
         rejectUnauthorized: !config.insecureSkipTlsVerify,
       })
     : new http.Agent({ keepAlive: true })
-  const defaultTimeout = options.timeoutMs ?? KUBE_DEFAULTS.timeoutMs
   const basePath = base.pathname.replace(/\/+$/, '')
-
-  function request<T>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
+  return <T>(method: string, path: string, opts: RequestOptions = {}) => {
     const qs = opts.query && Object.keys(opts.query).length ? `?${new URLSearchParams(opts.query)}` : ''
-    let payload: Buffer | undefined
-    let contentType = opts.contentType
-    if (opts.body !== undefined) {
-      if (Buffer.isBuffer(opts.body)) payload = opts.body
-      else if (typeof opts.body === 'string') payload = Buffer.from(opts.body)
-      else payload = Buffer.from(JSON.stringify(opts.body))
-      contentType ??= 'application/json'
-    }
-    const headers: Record<string, string> = { accept: 'application/json' }
-    if (contentType) headers['content-type'] = contentType
-    if (payload) headers['content-length'] = String(payload.length)
-    if (config.token) headers.authorization = `Bearer ${config.token}`
+    const { payload, contentType } = encodeBody(opts.body, opts.contentType)
     const timeoutMs = opts.timeoutMs ?? defaultTimeout
     return new Promise<T>((resolve, reject) => {
       const req = (secure ? https : http).request(
@@ -157,7 +194,7 @@ export function createKubeClient(config: KubeConfig, options: { timeoutMs?: numb
           port: base.port || (secure ? 443 : 80),
           method,
           path: `${basePath}${path}${qs}`,
-          headers,
+          headers: requestHeaders(config.token, contentType, payload),
           agent,
         },
         (res) => {
@@ -166,17 +203,10 @@ export function createKubeClient(config: KubeConfig, options: { timeoutMs?: numb
           res.on('error', (e) => reject(new KubeConnectError(config.server, method, path, e)))
           res.on('end', () => {
             const text = Buffer.concat(chunks).toString('utf8')
-            let body: unknown = text
-            if (text !== '' && (res.headers['content-type'] ?? '').includes('json')) {
-              try {
-                body = JSON.parse(text)
-              } catch {
-                body = text
-              }
-            }
+            const body = responseBody(text, res.headers['content-type'])
             const status = res.statusCode ?? 0
-            if (status >= 200 && status < 300) resolve((text === '' ? undefined : body) as T)
-            else reject(new KubeApiError(method, path, status, body))
+            if (status >= 200 && status < 300) resolve(body as T)
+            else reject(new KubeApiError(method, path, status, text === '' ? '' : body))
           })
         },
       )
@@ -188,29 +218,18 @@ export function createKubeClient(config: KubeConfig, options: { timeoutMs?: numb
       req.end(payload)
     })
   }
+}
 
-  async function get<T>(path: string): Promise<T | undefined> {
-    try {
-      return await request<T>('GET', path)
-    } catch (error) {
-      if (error instanceof KubeApiError && error.status === 404) return undefined
-      throw error
-    }
-  }
-
-  const discovery = new Map<string, Promise<ApiResourceList>>()
-
-  function groupPrefix(apiVersion: string): string {
-    return apiVersion.includes('/') ? `/apis/${apiVersion}` : `/api/${apiVersion}`
-  }
-
+/** Discovery, cached per group version until invalidated. */
+function _discovery(request: Request) {
+  const cache = new Map<string, Promise<ApiResourceList>>()
   async function resourceFor(apiVersion: string, kind: string): Promise<ResourceInfo> {
-    const prefix = groupPrefix(apiVersion)
-    let pending = discovery.get(prefix)
+    const prefix = apiVersion.includes('/') ? `/apis/${apiVersion}` : `/api/${apiVersion}`
+    let pending = cache.get(prefix)
     if (!pending) {
       pending = request<ApiResourceList>('GET', prefix)
-      discovery.set(prefix, pending)
-      pending.catch(() => discovery.delete(prefix))
+      cache.set(prefix, pending)
+      pending.catch(() => cache.delete(prefix))
     }
     let list: ApiResourceList
     try {
@@ -234,26 +253,30 @@ export function createKubeClient(config: KubeConfig, options: { timeoutMs?: numb
     }
     return { prefix, plural: found.name, namespaced: found.namespaced }
   }
+  return { resourceFor, invalidate: () => cache.clear() }
+}
 
+/** `value` when the API answered 404 (not there); any other error is rethrown. */
+const unless404 =
+  <T>(value: T) =>
+  (error: unknown): T => {
+    if (error instanceof KubeApiError && error.status === 404) return value
+    throw error
+  }
+
+export function createKubeClient(config: KubeConfig, options: { timeoutMs?: number } = {}): KubeClient {
+  const request = _requester(config, options.timeoutMs ?? KUBE_DEFAULTS.timeoutMs)
+  const discovery = _discovery(request)
   return {
     server: config.server,
     request,
-    get,
-    async list<T>(path: string, query?: Record<string, string>) {
-      return request<KubeList<T>>('GET', path, query ? { query } : {})
-    },
-    async delete(path, query) {
-      try {
-        await request('DELETE', path, query ? { query } : {})
-        return true
-      } catch (error) {
-        if (error instanceof KubeApiError && error.status === 404) return false
-        throw error
-      }
-    },
-    patch<T>(path: string, body: unknown, type: PatchType) {
-      return request<T>('PATCH', path, { body, contentType: PATCH_TYPES[type] })
-    },
+    get: <T>(path: string) => request<T>('GET', path).catch(unless404<T | undefined>(undefined)),
+    list: <T>(path: string, query?: Record<string, string>) =>
+      request<KubeList<T>>('GET', path, query ? { query } : {}),
+    delete: (path, query) =>
+      request('DELETE', path, query ? { query } : {}).then(() => true, unless404(false)),
+    patch: <T>(path: string, body: unknown, type: PatchType) =>
+      request<T>('PATCH', path, { body, contentType: PATCH_TYPES[type] }),
     apply<T>(path: string, object: unknown, opts: { fieldManager: string; force?: boolean }) {
       const query: Record<string, string> = { fieldManager: opts.fieldManager }
       if (opts.force ?? true) query.force = 'true'
@@ -263,18 +286,8 @@ export function createKubeClient(config: KubeConfig, options: { timeoutMs?: numb
         query,
       })
     },
-    resourceFor,
-    invalidateDiscovery() {
-      discovery.clear()
-    },
-    async objectPath(obj) {
-      const r = await resourceFor(obj.apiVersion, obj.kind)
-      const ns = obj.metadata?.namespace
-      let path = r.prefix
-      if (r.namespaced) path += `/namespaces/${encodeURIComponent(ns ?? 'default')}`
-      path += `/${r.plural}`
-      if (obj.metadata?.name) path += `/${encodeURIComponent(obj.metadata.name)}`
-      return path
-    },
+    resourceFor: discovery.resourceFor,
+    invalidateDiscovery: discovery.invalidate,
+    objectPath: async (obj) => pathFor(await discovery.resourceFor(obj.apiVersion, obj.kind), obj),
   }
 }
