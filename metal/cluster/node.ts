@@ -94,7 +94,7 @@ export interface ConvergeInput {
 
 /** Converges one node; returns the steps that changed something. Throws at the first failing step. */
 export async function convergeNode(input: ConvergeInput): Promise<StepName[]> {
-  const { session, node, facts, report } = input
+  const { session, node, report } = input
   const { machine } = node
   const changed: StepName[] = []
   const step = async (name: StepName, body: () => Promise<boolean | string>): Promise<boolean> => {
@@ -105,33 +105,8 @@ export async function convergeNode(input: ConvergeInput): Promise<StepName[]> {
     report(name, didChange ? 'changed' : 'unchanged', typeof result === 'string' ? result : undefined)
     return didChange
   }
-
-  await step('prerequisites', async () => {
-    const sysctl = await session.ensureFile(SYSCTL_FILE, renderSysctl(), 0o644)
-    const modules = await session.ensureFile(MODULES_FILE, renderModules(), 0o644)
-    if (modules === 'changed') await session.run(KERNEL_MODULES.map((m) => sh`modprobe ${m}`).join('\n'))
-    if (sysctl === 'changed') await session.run('sysctl --system >/dev/null')
-    return sysctl === 'changed' || modules === 'changed'
-  })
-
-  const binaryChanged = await step('k3s binary', async () => {
-    if (facts.binarySha256 === input.artifact.sha256) return false
-    const temp = `${K3S_BINARY}.homelab-upload`
-    await session.run(sh`mkdir -p /usr/local/bin && rm -f ${temp}`)
-    await session.upload(input.artifact.path, temp, {
-      mode: 0o755,
-      ...(input.onUpload === undefined ? {} : { onProgress: input.onUpload }),
-    })
-    const check = await session.run(sh`sha256sum < ${temp} | cut -d' ' -f1`)
-    if (check.stdout.trim() !== input.artifact.sha256) {
-      throw new Error(
-        `the k3s binary arrived damaged (sha256 ${check.stdout.trim()}, expected ${input.artifact.sha256})`,
-      )
-    }
-    await session.run(sh`chmod 755 ${temp} && mv -f ${temp} ${K3S_BINARY}`)
-    return `uploaded ${(input.artifact.sha256 ?? '').slice(0, 12)}`
-  })
-
+  await step('prerequisites', () => _prerequisites(session))
+  const binaryChanged = await step('k3s binary', () => _k3sBinary(input))
   await session.run('mkdir -p /etc/rancher/k3s')
   const tokenChanged = await step(
     'token',
@@ -151,32 +126,69 @@ export async function convergeNode(input: ConvergeInput): Promise<StepName[]> {
       )
     })
   }
-  const unit = unitName(machine.role)
   const unitChanged = await step('unit', async () => {
     const result = await session.ensureFile(unitPath(machine.role), renderUnit(machine.role), 0o644)
     if (result === 'changed') await session.run('systemctl daemon-reload')
     return result === 'changed'
   })
-  await step('service', async () => {
-    const state = await session.run(
-      sh`systemctl is-enabled --quiet ${unit} && echo enabled || echo disabled; systemctl is-active --quiet ${unit} && echo active || echo inactive`,
-    )
-    const [enabled, active] = state.stdout.trim().split('\n')
-    const did: string[] = []
-    if (enabled !== 'enabled') {
-      await session.run(sh`systemctl enable ${unit}`)
-      did.push('enabled')
-    }
-    if (active !== 'active') {
-      await session.run(sh`systemctl start ${unit}`)
-      did.push('started')
-    } else if (binaryChanged || tokenChanged || configChanged || unitChanged) {
-      await session.run(sh`systemctl restart ${unit}`)
-      did.push('restarted')
-    }
-    return did.length === 0 ? false : did.join(', ')
-  })
+  const restart = binaryChanged || tokenChanged || configChanged || unitChanged
+  await step('service', () => _service(session, unitName(machine.role), restart))
   return changed
+}
+
+/** The sysctl settings and kernel modules k3s needs, applied when their files changed. */
+async function _prerequisites(session: SshSession): Promise<boolean> {
+  const sysctl = await session.ensureFile(SYSCTL_FILE, renderSysctl(), 0o644)
+  const modules = await session.ensureFile(MODULES_FILE, renderModules(), 0o644)
+  if (modules === 'changed') await session.run(KERNEL_MODULES.map((m) => sh`modprobe ${m}`).join('\n'))
+  if (sysctl === 'changed') await session.run('sysctl --system >/dev/null')
+  return sysctl === 'changed' || modules === 'changed'
+}
+
+/** The pinned k3s binary, uploaded beside its place, verified, then moved in; false when it is there. */
+async function _k3sBinary(input: ConvergeInput): Promise<false | string> {
+  const { session, artifact } = input
+  if (input.facts.binarySha256 === artifact.sha256) return false
+  const temp = `${K3S_BINARY}.homelab-upload`
+  await session.run(sh`mkdir -p /usr/local/bin && rm -f ${temp}`)
+  await session.upload(artifact.path, temp, {
+    mode: 0o755,
+    ...(input.onUpload === undefined ? {} : { onProgress: input.onUpload }),
+  })
+  const check = await session.run(sh`sha256sum < ${temp} | cut -d' ' -f1`)
+  if (check.stdout.trim() !== artifact.sha256) {
+    throw new Error(
+      `the k3s binary arrived damaged (sha256 ${check.stdout.trim()}, expected ${artifact.sha256})`,
+    )
+  }
+  await session.run(sh`chmod 755 ${temp} && mv -f ${temp} ${K3S_BINARY}`)
+  return `uploaded ${(artifact.sha256 ?? '').slice(0, 12)}`
+}
+
+/** What the service needs: enabled, started, or restarted because something it reads changed. */
+export function serviceActions(
+  enabled: boolean,
+  active: boolean,
+  restart: boolean,
+): ('enable' | 'start' | 'restart')[] {
+  const actions: ('enable' | 'start' | 'restart')[] = []
+  if (!enabled) actions.push('enable')
+  if (!active) actions.push('start')
+  else if (restart) actions.push('restart')
+  return actions
+}
+
+const ACTION_DONE = { enable: 'enabled', start: 'started', restart: 'restarted' } as const
+
+/** The k3s unit enabled and running the current files; false when nothing was done. */
+async function _service(session: SshSession, unit: string, restart: boolean): Promise<false | string> {
+  const state = await session.run(
+    sh`systemctl is-enabled --quiet ${unit} && echo enabled || echo disabled; systemctl is-active --quiet ${unit} && echo active || echo inactive`,
+  )
+  const [enabled, active] = state.stdout.trim().split('\n')
+  const actions = serviceActions(enabled === 'enabled', active === 'active', restart)
+  for (const action of actions) await session.run(sh`systemctl ${action} ${unit}`)
+  return actions.length === 0 ? false : actions.map((a) => ACTION_DONE[a]).join(', ')
 }
 
 /** Stops k3s and removes everything `homelab cluster` and k3s put on the node. */

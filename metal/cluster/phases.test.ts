@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import type { Machine } from '../../core/config/schema.ts'
 import { kubeconfigSource, notReadyMessage } from './cluster.ts'
+import { serviceActions } from './node.ts'
 import { FRESH_NODE, type NodeFacts, planCluster } from './plan.ts'
 
 const machine = (name: string, ip: string, role: 'server' | 'agent' = 'server'): Machine => ({
@@ -41,4 +42,17 @@ test('notReadyMessage(): the wait in seconds, what was last seen, and the unit t
     'not Ready after 600 s; last seen: NotReady: KubeletNotReady; check on w: journalctl -u k3s-agent -e',
   )
   assert.match(notReadyMessage(machines[0] as Machine, 1500, 'x'), /after 2 s; .*journalctl -u k3s -e$/)
+})
+
+test('serviceActions(): enable when disabled, start when inactive, restart a running unit only when its inputs changed', () => {
+  assert.deepEqual(
+    [
+      serviceActions(true, true, false),
+      serviceActions(true, true, true),
+      serviceActions(false, false, true),
+      serviceActions(true, false, false),
+      serviceActions(false, true, true),
+    ],
+    [[], ['restart'], ['enable', 'start'], ['start'], ['enable', 'restart']],
+  )
 })
