@@ -5,7 +5,7 @@ import { createServer, type Server } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
-import { cachedFile, DownloadError, type DownloadProgress, ensureDownload } from './cache.ts'
+import { cachedFile, DownloadError, type DownloadProgress, ensureDownload, resumePoint } from './cache.ts'
 
 const image = randomBytes(3 * 1024 * 1024 + 123)
 const digest = createHash('sha256').update(image).digest('hex')
@@ -172,4 +172,23 @@ test('cachedFile() says whether a file is here, verified or not, or how much of 
     await s.close()
     await rm(dir, { recursive: true, force: true })
   }
+})
+
+test('resumePoint(): resumes at the offset on 206, starts over when the server sent the whole file, totals when it can', () => {
+  assert.deepEqual(
+    [
+      resumePoint(100, 206, '50'),
+      resumePoint(100, 200, '150'),
+      resumePoint(0, 200, '150'),
+      resumePoint(100, 206, null),
+      resumePoint(0, 200, 'garbage'),
+    ],
+    [
+      { offset: 100, total: 150 },
+      { offset: 0, total: 150 },
+      { offset: 0, total: 150 },
+      { offset: 100, total: undefined },
+      { offset: 0, total: undefined },
+    ],
+  )
 })

@@ -71,36 +71,85 @@ async function sizeOf(path: string): Promise<number | undefined> {
   }
 }
 
+/** What the `.verified` marker records of a file: its size and mtime. */
+export const markerText = (info: { size: number; mtimeMs: number }) => `${info.size} ${info.mtimeMs}`
+
+/**
+ * Where the body of an answer starts in the file: at `offset` when the server honoured the Range
+ * (206), from the start when it sent the whole file (200); and the file's total size, if known.
+ */
+export function resumePoint(
+  offset: number,
+  status: number,
+  contentLength: string | null,
+): { offset: number; total: number | undefined } {
+  const from = offset > 0 && status === 200 ? 0 : offset
+  const length = Number(contentLength ?? Number.NaN)
+  return { offset: from, total: Number.isFinite(length) ? from + length : undefined }
+}
+
 /** Returns the path of the verified file, downloading or resuming as needed. */
 export async function ensureDownload(options: EnsureDownloadOptions): Promise<string> {
   const emit = options.progress ?? (() => {})
-  const doFetch = options.fetch ?? fetch
   await mkdir(options.cacheDir, { recursive: true })
-  const label = options.label
   const final = join(options.cacheDir, options.fileName)
-  const marker = `${final}.verified`
+  if (await _reuse(final, options.sha256, emit)) return final
   const part = `${final}.part`
-
-  const finalStat = await stat(final).catch(() => undefined)
-  if (finalStat !== undefined) {
-    const recorded = await readFile(marker, 'utf8').catch(() => '')
-    if (recorded === `${finalStat.size} ${finalStat.mtimeMs}`) {
-      emit({ type: 'download.cached', path: final })
-      return final
-    }
-    emit({ type: 'download.verify', path: final })
-    if ((await sha256Of(final)) === options.sha256) {
-      await writeFile(marker, `${finalStat.size} ${finalStat.mtimeMs}`)
-      emit({ type: 'download.ready', path: final, bytes: finalStat.size })
-      return final
-    }
-    await unlink(final)
+  await _download(options, part, emit)
+  emit({ type: 'download.verify', path: part })
+  const digest = await sha256Of(part)
+  if (digest !== options.sha256) {
+    await unlink(part)
+    throw new DownloadError(
+      'HOMELAB_DOWNLOAD_CHECKSUM',
+      `Cannot use ${options.label.what}: its sha256 is ${digest}, but ${options.label.pinnedBy} says ${options.sha256} (the download was removed; check the digest against the release's CHECKSUM file)`,
+    )
   }
+  await rename(part, final)
+  const done = await stat(final)
+  await writeFile(`${final}.verified`, markerText(done))
+  emit({ type: 'download.ready', path: final, bytes: done.size })
+  return final
+}
 
-  let offset = (await sizeOf(part)) ?? 0
+/** True when the cached file can be handed out (verified before, or hashed now); a wrong one is removed. */
+async function _reuse(
+  final: string,
+  sha256: string,
+  emit: (event: DownloadProgress) => void,
+): Promise<boolean> {
+  const marker = `${final}.verified`
+  const finalStat = await stat(final).catch(() => undefined)
+  if (finalStat === undefined) return false
+  const recorded = await readFile(marker, 'utf8').catch(() => '')
+  if (recorded === markerText(finalStat)) {
+    emit({ type: 'download.cached', path: final })
+    return true
+  }
+  emit({ type: 'download.verify', path: final })
+  if ((await sha256Of(final)) === sha256) {
+    await writeFile(marker, markerText(finalStat))
+    emit({ type: 'download.ready', path: final, bytes: finalStat.size })
+    return true
+  }
+  await unlink(final)
+  return false
+}
+
+/** Downloads into `part`, resuming what an earlier run left there; throws unless every byte came. */
+async function _download(
+  options: EnsureDownloadOptions,
+  part: string,
+  emit: (event: DownloadProgress) => void,
+): Promise<void> {
+  const { label } = options
+  const partial = (await sizeOf(part)) ?? 0
   let response: Response
   try {
-    response = await doFetch(options.url, offset > 0 ? { headers: { range: `bytes=${offset}-` } } : {})
+    response = await (options.fetch ?? fetch)(
+      options.url,
+      partial > 0 ? { headers: { range: `bytes=${partial}-` } } : {},
+    )
   } catch (cause) {
     throw new DownloadError(
       'HOMELAB_DOWNLOAD_FAILED',
@@ -108,25 +157,43 @@ export async function ensureDownload(options: EnsureDownloadOptions): Promise<st
       { cause },
     )
   }
-  if (offset > 0 && response.status === 200) offset = 0 // the server ignored Range: start over
   if (!(response.status === 200 || response.status === 206) || response.body === null) {
     throw new DownloadError(
       'HOMELAB_DOWNLOAD_FAILED',
       `Cannot download ${label.what}: ${options.url} answered ${response.status} ${response.statusText} (${label.urlFix})`,
     )
   }
-  const length = Number(response.headers.get('content-length') ?? Number.NaN)
-  const total = Number.isFinite(length) ? offset + length : undefined
+  const { offset, total } = resumePoint(partial, response.status, response.headers.get('content-length'))
+  const received = await _write(part, offset, response.body, label, (n) =>
+    emit({ type: 'download.progress', url: options.url, received: n, total }),
+  )
+  emit({ type: 'download.progress', url: options.url, received, total })
+  if (total !== undefined && received !== total) {
+    throw new DownloadError(
+      'HOMELAB_DOWNLOAD_FAILED',
+      `Cannot download ${label.what}: got ${received} of ${total} bytes (run again to resume)`,
+    )
+  }
+}
+
+/** Appends the body at `offset` (truncating at 0); reports every 8 MiB; resolves with the bytes in the file. */
+async function _write(
+  part: string,
+  offset: number,
+  body: ReadableStream<Uint8Array>,
+  label: DownloadLabel,
+  report: (received: number) => void,
+): Promise<number> {
   const file = await open(part, offset > 0 ? 'a' : 'w')
   let received = offset
   let lastReport = 0
   try {
-    for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+    for await (const chunk of body as unknown as AsyncIterable<Uint8Array>) {
       await file.write(chunk)
       received += chunk.length
       if (received - lastReport >= 8 << 20) {
         lastReport = received
-        emit({ type: 'download.progress', url: options.url, received, total })
+        report(received)
       }
     }
   } catch (cause) {
@@ -138,27 +205,7 @@ export async function ensureDownload(options: EnsureDownloadOptions): Promise<st
   } finally {
     await file.close()
   }
-  emit({ type: 'download.progress', url: options.url, received, total })
-  if (total !== undefined && received !== total) {
-    throw new DownloadError(
-      'HOMELAB_DOWNLOAD_FAILED',
-      `Cannot download ${label.what}: got ${received} of ${total} bytes (run again to resume)`,
-    )
-  }
-  emit({ type: 'download.verify', path: part })
-  const digest = await sha256Of(part)
-  if (digest !== options.sha256) {
-    await unlink(part)
-    throw new DownloadError(
-      'HOMELAB_DOWNLOAD_CHECKSUM',
-      `Cannot use ${label.what}: its sha256 is ${digest}, but ${label.pinnedBy} says ${options.sha256} (the download was removed; check the digest against the release's CHECKSUM file)`,
-    )
-  }
-  await rename(part, final)
-  const done = await stat(final)
-  await writeFile(marker, `${done.size} ${done.mtimeMs}`)
-  emit({ type: 'download.ready', path: final, bytes: done.size })
-  return final
+  return received
 }
 
 /** What the cache holds of a file, without downloading or hashing anything. */
@@ -175,7 +222,7 @@ export async function cachedFile(cacheDir: string, fileName: string): Promise<Ca
   const info = await stat(path).catch(() => undefined)
   if (info !== undefined) {
     const recorded = await readFile(`${path}.verified`, 'utf8').catch(() => '')
-    return { state: recorded === `${info.size} ${info.mtimeMs}` ? 'verified' : 'unverified', path }
+    return { state: recorded === markerText(info) ? 'verified' : 'unverified', path }
   }
   return { state: 'missing', path, partialBytes: await sizeOf(`${path}.part`) }
 }
