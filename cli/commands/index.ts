@@ -15,10 +15,11 @@ export const COMMANDS: readonly CommandSpec[] = [
   },
   {
     name: 'plan',
-    summary: 'show what `make` would do, layer by layer, touching nothing',
+    summary: 'show what `make` (homelab up) would do, step by step, touching nothing',
     description:
-      'Lists what `make` would do with this config: the PXE server, each machine and how it boots,\n' +
-      'the cluster roles, and the Applications the root app would create from system/, platform/, apps/.',
+      'Lists what `make` (homelab up) would do with this config, from the same steps the flow runs\n' +
+      '(metal, cluster, bootstrap): the PXE server, each machine and how it boots, the cluster roles,\n' +
+      'and the Applications the root app would create from system/, platform/, apps/.',
     load: async () => (await import('./plan.ts')).planCommand,
   },
   {
