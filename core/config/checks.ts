@@ -69,29 +69,74 @@ export function derive(config: Config): Derived {
   }
 }
 
+/** What the checks of checkConfig() share: the config, its derived values, and the finding helpers. */
+interface Checker {
+  readonly config: Config
+  readonly d: Derived
+  /** The subnet, formatted. */
+  readonly cidr: string
+  error(path: PathSegment[], message: string): void
+  warn(path: PathSegment[], message: string): void
+  /** Reports an address outside the subnet (or not a host address); true when inside. */
+  inSubnet(path: PathSegment[], text: string, what: string): boolean
+  /** Reports an address inside the DHCP range or the load-balancer pool. */
+  reserved(path: PathSegment[], text: string, what: string): void
+}
+
 export function checkConfig(config: Config): Finding[] {
   const findings: Finding[] = []
-  const error = (path: PathSegment[], message: string) => findings.push({ severity: 'error', path, message })
-  const warn = (path: PathSegment[], message: string) => findings.push({ severity: 'warning', path, message })
+  const c = _checker(config, findings)
+  c.inSubnet(['network', 'gateway'], config.network.gateway, 'the gateway')
+  if (config.network.controller !== undefined) {
+    c.inSubnet(['network', 'controller'], config.network.controller, 'the controller')
+  }
+  _checkDhcpRange(c)
+  _checkPool(c)
+  c.reserved(['network', 'gateway'], config.network.gateway, 'the gateway')
+  _checkMachines(c)
+  _checkCluster(c)
+  _checkExternal(c)
+  return findings
+}
+
+function _checker(config: Config, findings: Finding[]): Checker {
   const d = derive(config)
   const cidr = formatCidr(d.subnet)
-  const inSubnet = (path: PathSegment[], text: string, what: string) => {
-    if (!isHostAddress(d.subnet, ip(text))) {
+  const error = (path: PathSegment[], message: string) => findings.push({ severity: 'error', path, message })
+  return {
+    config,
+    d,
+    cidr,
+    error,
+    warn: (path, message) => findings.push({ severity: 'warning', path, message }),
+    inSubnet(path, text, what) {
+      if (isHostAddress(d.subnet, ip(text))) return true
       error(
         path,
         `"${text}" is outside the subnet ${cidr} (${what} must be a host address of network.subnet)`,
       )
       return false
-    }
-    return true
+    },
+    reserved(path, text, what) {
+      const value = ip(text)
+      const pool = d.loadBalancerPool
+      if (d.dhcpRange !== undefined && rangeContains(d.dhcpRange, value)) {
+        error(
+          path,
+          `"${text}" is inside network.dhcp.range ${formatRange(d.dhcpRange)} (${what} needs an address outside the dynamic range)`,
+        )
+      } else if (pool !== undefined && rangeContains(pool, value)) {
+        error(
+          path,
+          `"${text}" is inside the load-balancer pool ${formatRange(pool)} (${what} needs an address outside it${d.loadBalancerPoolIsDefault ? ', or set cluster.loadBalancerPool' : ''})`,
+        )
+      }
+    },
   }
+}
 
-  inSubnet(['network', 'gateway'], config.network.gateway, 'the gateway')
-  if (config.network.controller !== undefined) {
-    inSubnet(['network', 'controller'], config.network.controller, 'the controller')
-  }
-
-  // DHCP range
+/** The DHCP range: only in full mode, inside the subnet. */
+function _checkDhcpRange({ config, d, cidr, error }: Checker): void {
   const dhcp = config.network.dhcp
   if (dhcp.mode === 'proxy' && dhcp.range !== undefined) {
     error(
@@ -104,8 +149,10 @@ export function checkConfig(config: Config): Finding[] {
       error(['network', 'dhcp', 'range'], `"${dhcp.range}" is not inside the subnet ${cidr}`)
     }
   }
+}
 
-  // Load-balancer pool
+/** The load-balancer pool: present (explicit on small subnets), inside the subnet, apart from the DHCP range. */
+function _checkPool({ config, d, cidr, error }: Checker): void {
   if (d.loadBalancerPool === undefined) {
     error(
       ['cluster'],
@@ -127,27 +174,14 @@ export function checkConfig(config: Config): Finding[] {
   } else if (d.dhcpRange !== undefined && rangesOverlap(d.loadBalancerPool, d.dhcpRange)) {
     error(
       ['network', 'dhcp', 'range'],
-      `"${dhcp.range}" overlaps the default load-balancer pool ${formatRange(d.loadBalancerPool)} (the last /27 of the subnet: move the range, or set cluster.loadBalancerPool)`,
+      `"${config.network.dhcp.range}" overlaps the default load-balancer pool ${formatRange(d.loadBalancerPool)} (the last /27 of the subnet: move the range, or set cluster.loadBalancerPool)`,
     )
   }
-  const pool = d.loadBalancerPool
-  const reserved = (path: PathSegment[], text: string, what: string) => {
-    const value = ip(text)
-    if (d.dhcpRange !== undefined && rangeContains(d.dhcpRange, value)) {
-      error(
-        path,
-        `"${text}" is inside network.dhcp.range ${formatRange(d.dhcpRange)} (${what} needs an address outside the dynamic range)`,
-      )
-    } else if (pool !== undefined && rangeContains(pool, value)) {
-      error(
-        path,
-        `"${text}" is inside the load-balancer pool ${formatRange(pool)} (${what} needs an address outside it${d.loadBalancerPoolIsDefault ? ', or set cluster.loadBalancerPool' : ''})`,
-      )
-    }
-  }
-  reserved(['network', 'gateway'], config.network.gateway, 'the gateway')
+}
 
-  // Machines
+/** Machines: unique names, MACs and addresses; addresses in the subnet, free, not the gateway's or controller's. */
+function _checkMachines(c: Checker): void {
+  const { config, error } = c
   const seen = {
     name: new Map<string, number>(),
     mac: new Map<string, number>(),
@@ -166,8 +200,8 @@ export function checkConfig(config: Config): Finding[] {
         seen[key].set(value, i)
       }
     }
-    if (inSubnet(['machines', i, 'ip'], m.ip, 'a machine')) {
-      reserved(['machines', i, 'ip'], m.ip, 'a machine')
+    if (c.inSubnet(['machines', i, 'ip'], m.ip, 'a machine')) {
+      c.reserved(['machines', i, 'ip'], m.ip, 'a machine')
       if (m.ip === config.network.gateway) {
         error(['machines', i, 'ip'], `"${m.ip}" is the gateway's address (give the machine its own address)`)
       }
@@ -179,35 +213,39 @@ export function checkConfig(config: Config): Finding[] {
       }
     }
   })
+}
 
-  // Cluster
+/** The cluster: at least one server, an odd number, and an endpoint a server (or a free address) holds. */
+function _checkCluster(c: Checker): void {
+  const { config, d, error } = c
   if (d.servers === 0) {
     error(['machines'], 'has no machine with role: server (k3s needs at least one server)')
   } else if (d.servers % 2 === 0) {
-    warn(
+    c.warn(
       ['machines'],
       `has ${d.servers} servers: an even number adds no fault tolerance to embedded etcd's quorum (use ${d.servers - 1} or ${d.servers + 1})`,
     )
   }
   const endpoint = config.cluster.endpoint
-  if (inSubnet(['cluster', 'endpoint'], endpoint, 'the control-plane endpoint')) {
-    reserved(['cluster', 'endpoint'], endpoint, 'the control-plane endpoint')
-    const owner = config.machines.find((m) => m.ip === endpoint)
-    if (owner !== undefined && owner.role !== 'server') {
-      error(
-        ['cluster', 'endpoint'],
-        `"${endpoint}" is the address of ${owner.name}, an agent (use a server's address, or a free address for a virtual IP)`,
-      )
-    }
-    if (endpoint === config.network.gateway || endpoint === config.network.controller) {
-      error(
-        ['cluster', 'endpoint'],
-        `"${endpoint}" is taken by the ${endpoint === config.network.gateway ? 'gateway' : 'controller'}`,
-      )
-    }
+  if (!c.inSubnet(['cluster', 'endpoint'], endpoint, 'the control-plane endpoint')) return
+  c.reserved(['cluster', 'endpoint'], endpoint, 'the control-plane endpoint')
+  const owner = config.machines.find((m) => m.ip === endpoint)
+  if (owner !== undefined && owner.role !== 'server') {
+    error(
+      ['cluster', 'endpoint'],
+      `"${endpoint}" is the address of ${owner.name}, an agent (use a server's address, or a free address for a virtual IP)`,
+    )
   }
+  if (endpoint === config.network.gateway || endpoint === config.network.controller) {
+    error(
+      ['cluster', 'endpoint'],
+      `"${endpoint}" is taken by the ${endpoint === config.network.gateway ? 'gateway' : 'controller'}`,
+    )
+  }
+}
 
-  // External
+/** External services: the Cloudflare zone holds gitops.domain. */
+function _checkExternal({ config, error }: Checker): void {
   const cf = config.external?.cloudflare
   if (cf !== undefined && config.gitops.domain !== cf.zone && !config.gitops.domain.endsWith(`.${cf.zone}`)) {
     error(
@@ -215,5 +253,4 @@ export function checkConfig(config: Config): Finding[] {
       `"${cf.zone}" does not contain gitops.domain "${config.gitops.domain}" (the zone must be the domain or a parent of it)`,
     )
   }
-  return findings
 }
