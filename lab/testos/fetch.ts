@@ -12,6 +12,7 @@ import { execFile } from 'node:child_process'
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
+import { poll } from '../../lib/poll/index.ts'
 import { KERNEL_META_PACKAGE, KERNEL_PACKAGE, TESTOS_PACKAGES } from './packages.ts'
 
 const exec = promisify(execFile)
@@ -217,24 +218,30 @@ export async function withCacheLock<T>(
 ): Promise<T> {
   const lock = join(cacheDir, 'testos.lock')
   await mkdir(cacheDir, { recursive: true })
-  for (;;) {
+  /** Takes the lock: true when it did, false when another holds it. */
+  const take = async (): Promise<boolean> => {
     try {
       await mkdir(lock)
       await writeFile(join(lock, 'pid'), String(process.pid))
-      break
+      return true
     } catch (cause) {
       if ((cause as NodeJS.ErrnoException).code !== 'EEXIST') throw cause
+      return false
+    }
+  }
+  await poll(
+    async () => {
+      if (await take()) return true
       const age = await stat(lock).then(
         (s) => Date.now() - s.mtimeMs,
         () => 0,
       )
-      if (age > staleMs || (age > 2000 && !(await _holderAlive(lock)))) {
-        await rm(lock, { recursive: true, force: true })
-      } else {
-        await new Promise((r) => setTimeout(r, 250))
-      }
-    }
-  }
+      if (!(age > staleMs || (age > 2000 && !(await _holderAlive(lock))))) return undefined
+      await rm(lock, { recursive: true, force: true }) // stale: taken over at once
+      return (await take()) ? true : undefined
+    },
+    { what: `the test OS cache lock ${lock}`, intervalMs: 250 },
+  )
   try {
     return await fn()
   } finally {
