@@ -131,13 +131,27 @@ async function _inputHash(fetched: FetchedPackages): Promise<string> {
   return hash.digest('hex')
 }
 
+/** A fetched package's root; throws when it was not fetched. */
+function _rootOf(fetched: FetchedPackages, pkg: string): string {
+  const p = fetched.packages[pkg]
+  if (p === undefined) throw new Error(`Cannot build the test OS: package ${pkg} was not fetched`)
+  return p.root
+}
+
 async function _buildInitramfs(fetched: FetchedPackages): Promise<Buffer> {
-  const root = (pkg: string): string => {
-    const p = fetched.packages[pkg]
-    if (p === undefined) throw new Error(`Cannot build the test OS: package ${pkg} was not fetched`)
-    return p.root
-  }
   const a = new CpioArchive()
+  _skeleton(a)
+  a.file('init', await readFile(join(import.meta.dirname, 'init.sh')), 0o755)
+  a.file('etc/testos/udhcpc.sh', await readFile(join(import.meta.dirname, 'udhcpc.sh')), 0o755)
+  await _busybox(a, fetched)
+  await _dropbear(a, fetched)
+  await _nicModules(a, fetched)
+  for (const [path, text, mode] of identityFiles()) a.file(path, text, mode)
+  return gzipSync(a.toBuffer(), { level: 9 })
+}
+
+/** The folders and the device nodes the kernel needs before /init runs. */
+function _skeleton(a: CpioArchive): void {
   for (const d of [
     'bin',
     'sbin',
@@ -157,60 +171,71 @@ async function _buildInitramfs(fetched: FetchedPackages): Promise<Buffer> {
   // The kernel opens /dev/console before /init runs; devtmpfs is mounted over /dev afterwards.
   a.charDevice('dev/console', 5, 1, 0o600)
   a.charDevice('dev/null', 1, 3, 0o666)
+}
 
-  a.file('init', await readFile(join(import.meta.dirname, 'init.sh')), 0o755)
-  a.file('etc/testos/udhcpc.sh', await readFile(join(import.meta.dirname, 'udhcpc.sh')), 0o755)
-
-  // busybox and a symlink per applet (from the binary itself: it is static and runs on the build host).
-  const busybox = join(root(PACKAGE_FILES.busybox.pkg), PACKAGE_FILES.busybox.path)
+/** busybox and a symlink per applet (from the binary itself: it is static and runs on the build host). */
+async function _busybox(a: CpioArchive, fetched: FetchedPackages): Promise<void> {
+  const busybox = join(_rootOf(fetched, PACKAGE_FILES.busybox.pkg), PACKAGE_FILES.busybox.path)
   a.file('bin/busybox', await readFile(busybox), 0o755)
   for (const applet of (await _run(busybox, ['--list-full'])).split('\n').filter(Boolean)) {
     if (applet === 'bin/busybox' || applet === 'linuxrc' || a.has(applet)) continue
     a.symlink(applet, '/bin/busybox')
   }
+}
 
-  // dropbear, dropbearkey and the libraries they need.
-  const libDirs = LIBRARY_PACKAGES.flatMap((pkg) => LIBRARY_DIRS.map((d) => join(root(pkg), d)))
+/** dropbear, dropbearkey, the loader and the libraries they need. */
+async function _dropbear(a: CpioArchive, fetched: FetchedPackages): Promise<void> {
+  const libDirs = LIBRARY_PACKAGES.flatMap((pkg) => LIBRARY_DIRS.map((d) => join(_rootOf(fetched, pkg), d)))
   const libs = new Map<string, string>()
   for (const tool of [PACKAGE_FILES.dropbear, PACKAGE_FILES.dropbearkey]) {
-    const path = join(root(tool.pkg), tool.path)
+    const path = join(_rootOf(fetched, tool.pkg), tool.path)
     a.file(tool.path, await readFile(path), 0o755)
     for (const [soname, file] of await sharedLibraries(path, libDirs)) libs.set(soname, file)
   }
-  const loader = join(root('libc6'), 'lib/x86_64-linux-gnu/ld-linux-x86-64.so.2')
+  const loader = join(_rootOf(fetched, 'libc6'), 'lib/x86_64-linux-gnu/ld-linux-x86-64.so.2')
   a.file('lib/x86_64-linux-gnu/ld-linux-x86-64.so.2', await readFile(loader), 0o755)
   a.symlink('lib64/ld-linux-x86-64.so.2', '/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2')
   for (const [soname, file] of [...libs].sort(([x], [y]) => x.localeCompare(y))) {
     if (a.has(`lib/x86_64-linux-gnu/${soname}`)) continue // the loader, needed by libc.so.6
     a.file(`lib/x86_64-linux-gnu/${soname}`, await readFile(file), 0o755)
   }
+}
 
-  // NIC drivers in dependency order.
-  const modulesDir = join(root(fetched.kernelPackage), 'lib/modules', fetched.kernelRelease, 'kernel')
+/** NIC drivers in dependency order, and the list /init loads them by. */
+async function _nicModules(a: CpioArchive, fetched: FetchedPackages): Promise<void> {
+  const modulesDir = join(
+    _rootOf(fetched, fetched.kernelPackage),
+    'lib/modules',
+    fetched.kernelRelease,
+    'kernel',
+  )
   const modules = await moduleLoadOrder(modulesDir, KERNEL_MODULES)
   for (const m of modules) a.file(`lib/modules/testos/${m.name}.ko`, await readFile(m.path))
   a.file('etc/testos/modules', `${modules.map((m) => m.name).join('\n')}\n`)
+}
 
-  // Users and identity: root logs in with a key only; everything says "test OS".
-  a.file('etc/passwd', 'root:x:0:0:root:/root:/bin/sh\nsshd:x:100:65534::/run/sshd:/bin/false\n')
-  a.file('etc/shadow', 'root:*:19000:0:99999:7:::\n', 0o600)
-  a.file('etc/group', 'root:x:0:\nnogroup:x:65534:\n')
-  a.file('etc/shells', '/bin/sh\n/bin/ash\n')
-  a.file('etc/profile', `export PS1='[testos \\h \\w]# '\necho '${TESTOS_NAME}'\n`)
-  a.file('etc/testos-release', `${TESTOS_NAME} ${TESTOS_VERSION}\n`)
-  a.file(
-    'etc/os-release',
+/** Users and identity: root logs in with a key only; everything says "test OS". [path, text, mode?] */
+export function identityFiles(): [string, string, number?][] {
+  return [
+    ['etc/passwd', 'root:x:0:0:root:/root:/bin/sh\nsshd:x:100:65534::/run/sshd:/bin/false\n'],
+    ['etc/shadow', 'root:*:19000:0:99999:7:::\n', 0o600],
+    ['etc/group', 'root:x:0:\nnogroup:x:65534:\n'],
+    ['etc/shells', '/bin/sh\n/bin/ash\n'],
+    ['etc/profile', `export PS1='[testos \\h \\w]# '\necho '${TESTOS_NAME}'\n`],
+    ['etc/testos-release', `${TESTOS_NAME} ${TESTOS_VERSION}\n`],
     [
-      `NAME="${TESTOS_NAME}"`,
-      `PRETTY_NAME="${TESTOS_NAME} ${TESTOS_VERSION}"`,
-      'ID=homelab-testos',
-      `VERSION_ID=${TESTOS_VERSION}`,
-      'HOME_URL="https://example.invalid/homelab-testos"',
-      '',
-    ].join('\n'),
-  )
-  a.file(MARKER, `${TESTOS_NAME}: this is not Fedora\n`)
-  return gzipSync(a.toBuffer(), { level: 9 })
+      'etc/os-release',
+      [
+        `NAME="${TESTOS_NAME}"`,
+        `PRETTY_NAME="${TESTOS_NAME} ${TESTOS_VERSION}"`,
+        'ID=homelab-testos',
+        `VERSION_ID=${TESTOS_VERSION}`,
+        'HOME_URL="https://example.invalid/homelab-testos"',
+        '',
+      ].join('\n'),
+    ],
+    [MARKER, `${TESTOS_NAME}: this is not Fedora\n`],
+  ]
 }
 
 function _treeinfo(sums: Record<string, string>): string {
@@ -282,75 +307,75 @@ export async function buildTestOs(options: BuildOptions): Promise<TestOs> {
       inputHash,
     }
     const stampPath = join(outDir, 'build.json')
-    const stamp = await readFile(stampPath, 'utf8').catch(() => '')
-    const upToDate = await stat(result.isoPath).then(
-      () => true,
-      () => false,
-    )
-    if (!options.force && upToDate && stamp.includes(`"inputHash": "${inputHash}"`)) {
+    if (!options.force && (await _upToDate(result.isoPath, stampPath, inputHash)))
       return { ...result, built: false }
-    }
-
     progress(`building the test OS (kernel ${fetched.kernelRelease})`)
-    await rm(result.treeDir, { recursive: true, force: true })
-    await mkdir(result.treeDir, { recursive: true })
-    const put = async (path: string, data: Uint8Array | string): Promise<void> => {
-      await mkdir(dirname(join(result.treeDir, path)), { recursive: true })
-      await writeFile(join(result.treeDir, path), data)
-    }
-    const pkgFile = (f: { pkg: string; path: string }): string => {
-      const p = fetched.packages[f.pkg]
-      if (p === undefined) throw new Error(`Cannot build the test OS: package ${f.pkg} was not fetched`)
-      return join(p.root, f.path)
-    }
-    await put('EFI/BOOT/BOOTX64.EFI', await readFile(pkgFile(PACKAGE_FILES.shim)))
-    await put('EFI/BOOT/grubx64.efi', await readFile(pkgFile(PACKAGE_FILES.grub)))
-    await put('EFI/BOOT/grub.cfg', _grubConfig())
-    const kernelRoot = fetched.packages[fetched.kernelPackage]?.root as string
-    const kernel = await readFile(join(kernelRoot, 'boot', `vmlinuz-${fetched.kernelRelease}`))
-    await put('images/pxeboot/vmlinuz', kernel)
-    const initrd = await _buildInitramfs(fetched)
-    await put('images/pxeboot/initrd.img', initrd)
-    await put(
-      '.treeinfo',
-      _treeinfo({ 'images/pxeboot/initrd.img': _sha256(initrd), 'images/pxeboot/vmlinuz': _sha256(kernel) }),
-    )
-    await put(
-      MARKER,
-      [
-        `${TESTOS_NAME} ${TESTOS_VERSION}`,
-        'This image has the layout of a Fedora install ISO but is NOT Fedora: it is built from',
-        'Debian packages by lab/testos/build.ts for the homelab lab and end-to-end tests.',
-        `kernel: ${fetched.kernelPackage}`,
-        ...Object.values(fetched.packages)
-          .map((p) => `package: ${p.deb}`)
-          .sort(),
-        '',
-      ].join('\n'),
-    )
-
+    const initrd = await _writeTree(result.treeDir, fetched)
     progress(`xorriso -> ${relative(process.cwd(), result.isoPath)}`)
-    const tmpIso = `${result.isoPath}.tmp`
-    await rm(tmpIso, { force: true })
-    await _run('xorriso', [
-      '-as',
-      'mkisofs',
-      '-quiet',
-      '-R',
-      '-J',
-      '-V',
-      VOLUME_ID,
-      '-o',
-      tmpIso,
-      result.treeDir,
-    ])
-    await rename(tmpIso, result.isoPath)
+    await _makeIso(result.treeDir, result.isoPath)
     await writeFile(
       stampPath,
       `${JSON.stringify({ inputHash, kernel: fetched.kernelPackage, initrdBytes: initrd.length }, null, 2)}\n`,
     )
     return { ...result, built: true }
   })
+}
+
+/** True when the ISO is there and was built from these inputs. */
+async function _upToDate(isoPath: string, stampPath: string, inputHash: string): Promise<boolean> {
+  const stamp = await readFile(stampPath, 'utf8').catch(() => '')
+  const present = await stat(isoPath).then(
+    () => true,
+    () => false,
+  )
+  return present && stamp.includes(`"inputHash": "${inputHash}"`)
+}
+
+/** The ISO's tree, made afresh: boot loaders, kernel, initramfs, .treeinfo, the marker. Returns the initramfs. */
+async function _writeTree(treeDir: string, fetched: FetchedPackages): Promise<Buffer> {
+  await rm(treeDir, { recursive: true, force: true })
+  await mkdir(treeDir, { recursive: true })
+  const put = async (path: string, data: Uint8Array | string): Promise<void> => {
+    await mkdir(dirname(join(treeDir, path)), { recursive: true })
+    await writeFile(join(treeDir, path), data)
+  }
+  const pkgFile = (f: { pkg: string; path: string }): string => join(_rootOf(fetched, f.pkg), f.path)
+  await put('EFI/BOOT/BOOTX64.EFI', await readFile(pkgFile(PACKAGE_FILES.shim)))
+  await put('EFI/BOOT/grubx64.efi', await readFile(pkgFile(PACKAGE_FILES.grub)))
+  await put('EFI/BOOT/grub.cfg', _grubConfig())
+  const kernelRoot = fetched.packages[fetched.kernelPackage]?.root as string
+  const kernel = await readFile(join(kernelRoot, 'boot', `vmlinuz-${fetched.kernelRelease}`))
+  await put('images/pxeboot/vmlinuz', kernel)
+  const initrd = await _buildInitramfs(fetched)
+  await put('images/pxeboot/initrd.img', initrd)
+  await put(
+    '.treeinfo',
+    _treeinfo({ 'images/pxeboot/initrd.img': _sha256(initrd), 'images/pxeboot/vmlinuz': _sha256(kernel) }),
+  )
+  await put(MARKER, markerText(fetched))
+  return initrd
+}
+
+/** The marker file at the ISO's root: what this image is, and what it was built from. */
+export function markerText(fetched: Pick<FetchedPackages, 'kernelPackage' | 'packages'>): string {
+  return [
+    `${TESTOS_NAME} ${TESTOS_VERSION}`,
+    'This image has the layout of a Fedora install ISO but is NOT Fedora: it is built from',
+    'Debian packages by lab/testos/build.ts for the homelab lab and end-to-end tests.',
+    `kernel: ${fetched.kernelPackage}`,
+    ...Object.values(fetched.packages)
+      .map((p) => `package: ${p.deb}`)
+      .sort(),
+    '',
+  ].join('\n')
+}
+
+/** The ISO from the tree (xorriso), written beside and renamed into place. */
+async function _makeIso(treeDir: string, isoPath: string): Promise<void> {
+  const tmpIso = `${isoPath}.tmp`
+  await rm(tmpIso, { force: true })
+  await _run('xorriso', ['-as', 'mkisofs', '-quiet', '-R', '-J', '-V', VOLUME_ID, '-o', tmpIso, treeDir])
+  await rename(tmpIso, isoPath)
 }
 
 if (import.meta.main) {
