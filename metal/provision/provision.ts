@@ -7,6 +7,7 @@ import { kickstartPath, renderKickstart } from '../os/kickstart.ts'
 import { readPublicKey } from '../os/ssh-keys.ts'
 import type { BootEvent } from '../pxe/events.ts'
 import { AliasSource, GeneratedSource, MountedSource } from '../pxe/files.ts'
+import { DEFAULT_HTTP_PORT } from '../pxe/http.ts'
 import { IsoSource } from '../pxe/iso-source.ts'
 import type { MachineDirectory } from '../pxe/machine-directory.ts'
 import { startPxe } from '../pxe/server.ts'
@@ -187,7 +188,8 @@ async function _serve(
       ...(options.httpPort === undefined ? {} : { httpPort: options.httpPort }),
       ...(options.tftpPort === undefined ? {} : { tftpPort: options.tftpPort }),
     })
-    const http = pxe.httpPort === 80 ? pxe.serverAddress : `${pxe.serverAddress}:${pxe.httpPort}`
+    const http =
+      pxe.httpPort === DEFAULT_HTTP_PORT ? pxe.serverAddress : `${pxe.serverAddress}:${pxe.httpPort}`
     const bootCtx = {
       server: http,
       ...(options.kernelArgs === undefined ? {} : { kernelArgs: options.kernelArgs }),

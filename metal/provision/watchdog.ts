@@ -1,5 +1,6 @@
 /** The stall watchdog of provision(): which machines stayed too long in a stage, and what to check. */
 import type { Config, Machine } from '../../core/config/schema.ts'
+import { DEFAULT_HTTP_PORT } from '../pxe/http.ts'
 import type { MachineProgress } from '../pxe/progress.ts'
 import type { StageTimeouts } from './types.ts'
 
@@ -10,7 +11,7 @@ export const STALL_CHECKS: Record<keyof StageTimeouts, (m: Machine, c: Config) =
   dhcp: (m) =>
     `${m.name} got our DHCP answer but fetched no boot loader: is TFTP (port 69) blocked by a firewall on the controller? Does its firmware boot in the mode of its firmware hint (${m.firmware ?? 'uefi'})?`,
   'boot-loader': (m) =>
-    `${m.name} loaded the boot loader but not the kernel: is HTTP (port 80) blocked by a firewall on the controller? Is Secure Boot refusing the kernel? Watch its console`,
+    `${m.name} loaded the boot loader but not the kernel: is HTTP (port ${DEFAULT_HTTP_PORT}) blocked by a firewall on the controller? Is Secure Boot refusing the kernel? Watch its console`,
   kernel: (m) =>
     `${m.name}'s installer started but never fetched its kickstart or reported: watch its console`,
   installer: (m) =>
