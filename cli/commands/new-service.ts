@@ -112,11 +112,9 @@ export const newService: CommandRun = async (context) => {
   if (typeof chart !== 'string') throw new UsageError('--chart REPO/CHART@VERSION is required')
   const layer = typeof context.values.layer === 'string' ? context.values.layer : 'apps'
   const folder = await scaffoldService(context.repoRoot, { name, layer, chart })
-  if (!context.json) {
-    console.log(`Created ${folder}/ (Chart.yaml, values.yaml, templates/ingresses.yaml).`)
-    console.log(
-      `Check its values, then run homelab validate and commit: ArgoCD deploys it into namespace ${name}.`,
-    )
-  }
+  context.output.text(`Created ${folder}/ (Chart.yaml, values.yaml, templates/ingresses.yaml).`)
+  context.output.text(
+    `Check its values, then run homelab validate and commit: ArgoCD deploys it into namespace ${name}.`,
+  )
   return true
 }
