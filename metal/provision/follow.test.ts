@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import type { Config, Machine } from '../../core/config/schema.ts'
-import { InstallTracker } from './follow.ts'
+import { InstallTracker, reportAction } from './follow.ts'
 import { readState } from './state.ts'
 import type { MachineSummaryRow, ProvisionEvent } from './types.ts'
 import { DEFAULT_TIMEOUTS } from './types.ts'
@@ -64,4 +64,34 @@ test('InstallTracker: SSH answering with another host key than the installer rep
     ['failed', 'SSH at 10.0.0.11 answers with another host key than metal1 reported at install', 2],
   )
   assert.equal(state.machines.metal1, undefined)
+})
+
+test('reportAction(): the installer reports that record a host key, fail the machine or start the SSH wait; others none', () => {
+  const report = (stage: string, detail?: string) =>
+    reportAction({
+      type: 'install.report',
+      machine: 'metal1',
+      stage,
+      ...(detail === undefined ? {} : { detail }),
+    })
+  assert.deepEqual(
+    [
+      report('hostkey', ' ssh-ed25519 AAAA \n'),
+      report('hostkey'),
+      report('failed', 'no disk vda'),
+      report('failed'),
+      report('installed'),
+      report('partitioning'),
+      reportAction({ type: 'pxe.warning', service: 'http', message: 'x' }),
+    ],
+    [
+      { kind: 'hostkey', key: 'ssh-ed25519 AAAA' },
+      undefined,
+      { kind: 'failed', detail: 'the installer failed: no disk vda' },
+      { kind: 'failed', detail: 'the installer failed: no reason given' },
+      { kind: 'installed' },
+      undefined,
+      undefined,
+    ],
+  )
 })

@@ -28,6 +28,23 @@ export interface FollowOptions {
   readonly sshPollMs?: number
 }
 
+/** What an installer's report asks of the tracker. */
+export type ReportAction =
+  | { readonly kind: 'hostkey'; readonly key: string }
+  | { readonly kind: 'failed'; readonly detail: string }
+  | { readonly kind: 'installed' }
+
+/** The action a boot event asks for: only the installer's hostkey, failed and installed reports ask any. */
+export function reportAction(event: BootEvent): ReportAction | undefined {
+  if (event.type !== 'install.report') return undefined
+  if (event.stage === 'hostkey')
+    return event.detail === undefined ? undefined : { kind: 'hostkey', key: event.detail.trim() }
+  if (event.stage === 'failed')
+    return { kind: 'failed', detail: `the installer failed: ${event.detail ?? 'no reason given'}` }
+  if (event.stage === 'installed') return { kind: 'installed' }
+  return undefined
+}
+
 /** The targets being followed; `done` resolves once each has a row. */
 export class InstallTracker {
   readonly board: ProgressBoard
@@ -81,14 +98,12 @@ export class InstallTracker {
   follow(event: BootEvent, onInstalled: (m: Machine) => void): void {
     this.options.events(event)
     this.progress(this.board.apply(event))
-    if (event.type !== 'install.report') return
-    const m = this.pending.get(event.machine)
-    if (m === undefined) return
-    if (event.stage === 'hostkey' && event.detail !== undefined)
-      this.reported.set(m.name, event.detail.trim())
-    if (event.stage === 'failed')
-      this.settle(m, 'failed', `the installer failed: ${event.detail ?? 'no reason given'}`)
-    if (event.stage === 'installed') {
+    const m = event.type === 'install.report' ? this.pending.get(event.machine) : undefined
+    const action = m === undefined ? undefined : reportAction(event)
+    if (m === undefined || action === undefined) return
+    if (action.kind === 'hostkey') this.reported.set(m.name, action.key)
+    if (action.kind === 'failed') this.settle(m, 'failed', action.detail)
+    if (action.kind === 'installed') {
       onInstalled(m)
       void this.waitForSsh(m)
     }
