@@ -5,8 +5,23 @@ import { join } from 'node:path'
 import { test } from 'node:test'
 import { createKubeClient, type KubeClient } from '../../lib/kube/client.ts'
 import { parseKubeconfig, rewriteKubeconfigServer } from '../../lib/kube/kubeconfig.ts'
+import type { Clock } from '../../lib/poll/index.ts'
 import { type KubeStandin, type StandinNode, startKubeStandin } from '../../test/harness/kube-standin.ts'
 import { type ClusterEvent, waitReady } from './cluster.ts'
+
+/** A clock whose sleeps pass at once and are counted: waitReady()'s timeout without waiting for it. */
+function fakeClock(): Clock & { slept: number[] } {
+  let t = 0
+  const slept: number[] = []
+  return {
+    slept,
+    now: () => t,
+    sleep: async (ms) => {
+      slept.push(ms)
+      t += ms
+    },
+  }
+}
 
 const NOT_READY =
   'NotReady: KubeletNotReady (container runtime network not ready: cni plugin not initialized)'
@@ -66,11 +81,18 @@ test('waitReady() on the stand-in API server: at its timeout, returns the nodes 
     ],
     async (kube) => {
       const events: ClusterEvent[] = []
+      const clock = fakeClock()
       const left = await waitReady(kube, ['metal0', 'metal1', 'metal2'], {
         timeoutMs: 20,
-        pollMs: 1,
+        pollMs: 5,
         events: (e) => events.push(e),
+        clock,
       })
+      assert.deepEqual(
+        clock.slept,
+        [5, 5, 5, 5],
+        'read every 5 ms until the next read would pass the timeout',
+      )
       assert.deepEqual(Object.fromEntries(left), {
         metal0: NOT_READY,
         metal2: 'not registered with the API yet',
@@ -93,8 +115,9 @@ test('waitReady() reports an API that does not answer, once per node, and return
   const events: ClusterEvent[] = []
   const left = await waitReady(closed, ['metal0'], {
     timeoutMs: 20,
-    pollMs: 1,
+    pollMs: 10,
     events: (e) => events.push(e),
+    clock: fakeClock(),
   })
   assert.match(
     left.get('metal0') ?? '',
