@@ -48,6 +48,11 @@ function sshRun(host: string, privateKey: string, command: string): Promise<stri
       clearTimeout(timer)
       reject(err)
     })
+    // A connection that ends without an error or the command's close must not leave the timer behind.
+    client.on('close', () => {
+      clearTimeout(timer)
+      reject(new Error(`ssh ${host}: connection closed before the command finished`))
+    })
     client.on('ready', () => {
       client.exec(command, (err, stream) => {
         if (err) {

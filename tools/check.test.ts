@@ -50,6 +50,17 @@ test('the test guard fails a file that leaves a server and a timer open, naming 
   assert.match(r.out, /Timeout made at tools\/fixtures\/leaky\.ts:8:\d+/)
 })
 
+test('the test guard still lets the reporter print the details of a failing test in a file that also leaks', async () => {
+  const r = await run(
+    ['--import', './tools/test-guard.ts', '--test-reporter=spec', 'tools/fixtures/leaky-failing.ts'],
+    { HOMELAB_LEAK_GRACE_MS: '200' },
+  )
+  assert.notEqual(r.code, 0, r.out)
+  assert.match(r.out, /leak: tools\/fixtures\/leaky-failing\.ts left 1 handle\(s\) open/)
+  assert.match(r.out, /ℹ fail 1/)
+  assert.match(r.out, /the failure details must still be printed/)
+})
+
 test('the test guard lets a file that closes everything exit by itself, at once', async () => {
   // A grace far beyond the test timeout: if the guard held the process, this test would time out.
   const r = await run(

@@ -89,8 +89,8 @@ createHook({
 }).enable()
 
 /** Still holding the event loop: ref'd timers and handles that are not closed. */
-function holding(): { type: string; where: string }[] {
-  const open: { type: string; where: string }[] = []
+function holding(): { type: string; where: string; resource: object }[] {
+  const open: { type: string; where: string; resource: object }[] = []
   for (const entry of live.values()) {
     const r = entry.resource as { hasRef?: () => boolean; _destroyed?: boolean }
     if (typeof r.hasRef === 'function' && !r.hasRef()) continue
@@ -109,7 +109,11 @@ after(() => {
       `leak: ${file} left ${open.length} handle(s) open ${LEAK_GRACE_MS} ms after its last test:\n${lines.join('\n')}\n` +
         `  (still active: ${process.getActiveResourcesInfo().join(', ')})\n`,
     )
-    process.exit(70)
+    // Fail the file, but let it end by itself so the reporter still prints each failure's
+    // details: the leaked handles stop holding the process. Whatever cannot be let go ends it.
+    process.exitCode = 70
+    for (const h of open) (h.resource as { unref?: () => void }).unref?.()
+    setTimeout(() => process.exit(70), 2000).unref()
   }, LEAK_GRACE_MS)
   timer.unref()
 })
