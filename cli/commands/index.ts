@@ -71,7 +71,7 @@ export const COMMANDS: readonly CommandSpec[] = [
       `      --ready-timeout S  [number] cluster: seconds every node may take to turn Ready (default: ${CLUSTER_DEFAULTS.readyTimeoutMs / 1000})`,
       `      --parallel N       [number] cluster: nodes converged at once (default: ${CLUSTER_DEFAULTS.parallel})`,
       '      --ssh-retries N    [number] cluster: SSH connection retries per node (default: 5)',
-      '      --bootstrap-timeout S [number] bootstrap: seconds each wait may take (default: 600)',
+      `      --bootstrap-timeout S [number] bootstrap: seconds each wait may take (default: ${BOOTSTRAP_DEFAULTS.timeoutMs / 1000})`,
     ],
     load: async () => (await import('./up.ts')).up,
   },
