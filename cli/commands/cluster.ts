@@ -1,5 +1,6 @@
 import { dirname, join, resolve } from 'node:path'
 import { buildCluster } from '../../metal/cluster/cluster.ts'
+import { CLUSTER_DEFAULTS } from '../../metal/cluster/defaults.ts'
 import { checkRemoval, removeNode } from '../../metal/cluster/remove.ts'
 import { readPrivateKey } from '../../metal/os/ssh-keys.ts'
 import { type CommandContext, type CommandRun, UsageError } from '../command.ts'
@@ -32,9 +33,9 @@ export const cluster: CommandRun = async (context) => {
   const { output } = context
   const kubeconfigPath = kubeconfigPathOf(context)
   const options = {
-    readyTimeoutMs: seconds(context, 'ready-timeout', 600) * 1000,
-    parallel: count(context, 'parallel', 4, 1),
-    sshRetries: count(context, 'ssh-retries', 5, 0),
+    readyTimeoutMs: seconds(context, 'ready-timeout', CLUSTER_DEFAULTS.readyTimeoutMs / 1000) * 1000,
+    parallel: count(context, 'parallel', CLUSTER_DEFAULTS.parallel, 1),
+    sshRetries: count(context, 'ssh-retries', CLUSTER_DEFAULTS.sshRetries, 0),
   }
   const privateKey = await readPrivateKey(config, dirname(resolve(loaded.file)))
   output.board(config.machines.map((m) => waiting(m.name)))
@@ -77,8 +78,8 @@ export const node: CommandRun = async (context) => {
     api,
     stateDir: stateDirOf(context),
     privateKey: await readPrivateKey(config, dirname(resolve(loaded.file))),
-    drainTimeoutMs: seconds(context, 'drain-timeout', 300) * 1000,
-    sshRetries: count(context, 'ssh-retries', 5, 0),
+    drainTimeoutMs: seconds(context, 'drain-timeout', CLUSTER_DEFAULTS.drainTimeoutMs / 1000) * 1000,
+    sshRetries: count(context, 'ssh-retries', CLUSTER_DEFAULTS.sshRetries, 0),
     events: context.output.emit,
   })
   context.output.text(

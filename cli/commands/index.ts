@@ -1,5 +1,6 @@
 import { BOOTSTRAP_DEFAULTS } from '../../bootstrap/defaults.ts'
 import { CLUSTER_DEFAULTS } from '../../metal/cluster/defaults.ts'
+import { PXE_PORTS } from '../../metal/pxe/ports.ts'
 import type { CommandSpec } from '../command.ts'
 
 export const COMMANDS: readonly CommandSpec[] = [
@@ -70,7 +71,7 @@ export const COMMANDS: readonly CommandSpec[] = [
       '  -v, --verbose          [boolean] metal: also show clients that are ignored',
       `      --ready-timeout S  [number] cluster: seconds every node may take to turn Ready (default: ${CLUSTER_DEFAULTS.readyTimeoutMs / 1000})`,
       `      --parallel N       [number] cluster: nodes converged at once (default: ${CLUSTER_DEFAULTS.parallel})`,
-      '      --ssh-retries N    [number] cluster: SSH connection retries per node (default: 5)',
+      `      --ssh-retries N    [number] cluster: SSH connection retries per node (default: ${CLUSTER_DEFAULTS.sshRetries})`,
       `      --bootstrap-timeout S [number] bootstrap: seconds each wait may take (default: ${BOOTSTRAP_DEFAULTS.timeoutMs / 1000})`,
     ],
     load: async () => (await import('./up.ts')).up,
@@ -135,7 +136,7 @@ export const COMMANDS: readonly CommandSpec[] = [
       '      --state DIR        [string] where state is kept (default: .state beside the config)',
       `      --ready-timeout S  [number] seconds every node may take to turn Ready (default: ${CLUSTER_DEFAULTS.readyTimeoutMs / 1000})`,
       `      --parallel N       [number] nodes converged at once (default: ${CLUSTER_DEFAULTS.parallel}; servers join one at a time)`,
-      '      --ssh-retries N    [number] SSH connection retries per node, with backoff (default: 5)',
+      `      --ssh-retries N    [number] SSH connection retries per node, with backoff (default: ${CLUSTER_DEFAULTS.sshRetries})`,
     ],
     load: async () => (await import('./cluster.ts')).cluster,
   },
@@ -197,8 +198,8 @@ export const COMMANDS: readonly CommandSpec[] = [
     },
     optionHelp: [
       '      --state DIR        [string] where state is kept (default: .state beside the config)',
-      '      --drain-timeout S  [number] seconds allowed for the pods to leave (default: 300)',
-      '      --ssh-retries N    [number] SSH connection retries, with backoff (default: 5)',
+      `      --drain-timeout S  [number] seconds allowed for the pods to leave (default: ${CLUSTER_DEFAULTS.drainTimeoutMs / 1000})`,
+      `      --ssh-retries N    [number] SSH connection retries, with backoff (default: ${CLUSTER_DEFAULTS.sshRetries})`,
     ],
     load: async () => (await import('./cluster.ts')).node,
   },
@@ -241,8 +242,8 @@ export const COMMANDS: readonly CommandSpec[] = [
     },
     optionHelp: [
       '      --root DIR         [string] the folder served over TFTP and HTTP (required)',
-      '      --http-port N      [number] HTTP port (default: 80)',
-      '      --tftp-port N      [number] TFTP port (default: 69)',
+      `      --http-port N      [number] HTTP port (default: ${PXE_PORTS.http})`,
+      `      --tftp-port N      [number] TFTP port (default: ${PXE_PORTS.tftp})`,
       '  -v, --verbose          [boolean] also show clients that are ignored (not in the config)',
     ],
     load: async () => (await import('./pxe.ts')).pxe,

@@ -6,4 +6,8 @@ export const CLUSTER_DEFAULTS = {
   readyPollMs: 1000,
   /** Nodes converged at once (agents, members). */
   parallel: 4,
+  /** SSH connection retries per node, with backoff (the same as lib/ssh's own default). */
+  sshRetries: 5,
+  /** How long `node remove` allows the pods to leave a drained node. */
+  drainTimeoutMs: 300_000,
 } as const

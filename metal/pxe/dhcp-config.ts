@@ -2,10 +2,12 @@
  * The DHCP service's options, defaults and their validation: `resolveConfig()` turns the
  * options into checked, parsed values once, before any socket opens, naming the bad option.
  */
+
 import { formatIPv4, type IPv4, parseIPv4 } from '../../lib/ipv4/index.ts'
 import type { BootFiles } from './boot-decision.ts'
 import type { BootEventSink } from './events.ts'
 import type { MachineDirectory } from './machine-directory.ts'
+import { PXE_PORTS } from './ports.ts'
 
 export interface DhcpServerOptions {
   /** The interface to serve (e.g. "enp1s0"); `serverAddress` must be one of its addresses. */
@@ -36,9 +38,9 @@ export interface DhcpServerOptions {
 
 export const DHCP_DEFAULTS = {
   leaseSeconds: 3600,
-  serverPort: 67,
+  serverPort: PXE_PORTS.dhcp,
   clientPort: 68,
-  proxyPort: 4011,
+  proxyPort: PXE_PORTS.proxyDhcp,
   /** How long an offered dynamic address stays reserved for the client. */
   offerHoldSeconds: 60,
   /** How long a generic client that mistook our proxy offer for a lease gets no proxy offer. */

@@ -18,6 +18,7 @@
  *
  * The client gets a terse status line; the operator gets the detail in events.
  */
+
 import { createServer, type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { BootEventSink } from './events.ts'
@@ -36,6 +37,7 @@ import {
 } from './http-request.ts'
 import { BufferPool, DownloadAborted, sendRange } from './http-stream.ts'
 import type { MachineDirectory } from './machine-directory.ts'
+import { PXE_PORTS } from './ports.ts'
 
 // These names moved to http-request.ts and http-report.ts; they stay importable from here.
 export {
@@ -54,7 +56,7 @@ export {
 /** @default '0.0.0.0' */
 export const DEFAULT_HTTP_HOST = '0.0.0.0'
 /** @default 80 (needs root or CAP_NET_BIND_SERVICE) */
-export const DEFAULT_HTTP_PORT = 80
+export const DEFAULT_HTTP_PORT = PXE_PORTS.http
 /** Bytes read from the file and written to the socket at a time. Chosen with bench/http.ts. */
 export const DEFAULT_CHUNK_SIZE = 16 * 1024 * 1024
 /**

@@ -3,6 +3,7 @@
  * homelab.yaml. HTTP and TFTP start first so that no machine is ever pointed at a
  * service that is not listening yet; DHCP starts last and stops first.
  */
+
 import type { Derived } from '../../core/config/checks.ts'
 import type { Config } from '../../core/config/schema.ts'
 import { formatIPv4, maskOf } from '../../lib/ipv4/index.ts'
@@ -13,6 +14,7 @@ import { DirectorySource, type FileSource, LayeredSource } from './files.ts'
 import { type HttpServer, type InstallReport, serveHttp } from './http.ts'
 import { addressOnInterface } from './interface.ts'
 import { directoryFromConfig, type MachineDirectory } from './machine-directory.ts'
+import { PXE_PORTS } from './ports.ts'
 import { serveTftp, type TftpServer } from './tftp.ts'
 
 export interface PxeOptions {
@@ -71,7 +73,7 @@ export async function startPxe(options: PxeOptions): Promise<PxeServer> {
     started.push(http)
     const tftp: TftpServer = await serveTftp({
       address: serverAddress,
-      port: options.tftpPort ?? 69,
+      port: options.tftpPort ?? PXE_PORTS.tftp,
       files,
       machines,
       ...(events === undefined ? {} : { events }),

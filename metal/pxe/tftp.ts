@@ -31,6 +31,7 @@
  * each block is sent as [header, data] views of those buffers, synchronously, from the
  * ACK handler: no promise, timer or buffer per packet.
  */
+
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram'
 import {
   BLKSIZE_MAX,
@@ -47,6 +48,7 @@ import { type Clock, systemClock } from './clock.ts'
 import type { BootEvent, BootEventSink } from './events.ts'
 import { type FileSource, normalizePath, PathError, type Requester, type ServedFile } from './files.ts'
 import type { MachineDirectory } from './machine-directory.ts'
+import { PXE_PORTS } from './ports.ts'
 import { type Client, describe, Transfer, WireMessage } from './tftp-transfer.ts'
 
 export interface TftpServerOptions {
@@ -78,7 +80,7 @@ export interface TftpServerOptions {
 
 export const TFTP_DEFAULTS = {
   address: '0.0.0.0',
-  port: 69,
+  port: PXE_PORTS.tftp,
   maxTransfers: 64,
   maxBlksize: BLKSIZE_MAX,
   maxWindowsize: 64,
