@@ -172,8 +172,8 @@ function fileLine(r: FileResult): string {
   return `◀ ${r.file}: ${status}, ${r.passed} passed, ${r.failed} failed, in ${seconds(r.seconds)}`
 }
 
-async function main(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
+function parseCommandLine(argv: string[]) {
+  return parseArgs({
     args: argv,
     allowPositionals: true,
     options: {
@@ -183,6 +183,26 @@ async function main(argv: string[]): Promise<number> {
       help: { type: 'boolean', short: 'h' },
     },
   })
+}
+
+interface Options {
+  repeat: number
+  jobs: number
+  burn: boolean
+  testsOnly: boolean
+  patterns: string[]
+}
+
+/** The command line, or the exit code to end with (help, usage error). */
+function parseOptions(argv: string[]): Options | number {
+  let parsed: ReturnType<typeof parseCommandLine>
+  try {
+    parsed = parseCommandLine(argv)
+  } catch (cause) {
+    process.stderr.write(`check: ${(cause as Error).message}\n${usage}`)
+    return 2
+  }
+  const { values, positionals } = parsed
   if (values.help === true) {
     process.stdout.write(usage)
     return 0
@@ -193,37 +213,33 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`check: --repeat and --jobs take a whole number from 1\n${usage}`)
     return 2
   }
-  const testsOnly = positionals[0] === 'test' || values.repeat !== undefined || values.burn === true
+  const burn = values.burn === true
+  const testsOnly = positionals[0] === 'test' || values.repeat !== undefined || burn
   const patterns = positionals[0] === 'test' ? positionals.slice(1) : positionals
   if (!testsOnly && patterns.length > 0) {
     process.stderr.write(`check: name files after \`test\` (tools/check.ts test FILE...)\n${usage}`)
     return 2
   }
-  if (!testsOnly) {
-    const biomeBin = join(root, 'node_modules/@biomejs/biome/bin/biome')
-    if ((await runStep('format and lint (biome ci)', node, [biomeBin, 'ci', '.'])) !== 0) return 1
-    const tscBin = join(root, 'node_modules/typescript/bin/tsc')
-    if ((await runStep('typecheck (tsc --noEmit)', node, [tscBin, '--noEmit', '-p', root])) !== 0) return 1
-    const cruiserBin = join(root, 'node_modules/dependency-cruiser/bin/dependency-cruiser.mjs')
-    const cruise = [cruiserBin, '--config', '.dependency-cruiser.cjs', ...BOUNDARY_FOLDERS]
-    if ((await runStep('boundaries (dependency-cruiser)', node, cruise)) !== 0) return 1
-  }
+  return { repeat, jobs, burn, testsOnly, patterns }
+}
 
-  const files = await testFiles(patterns)
-  if (files.length === 0) {
-    process.stderr.write('check: no test files found: that is a failure, not a pass\n')
-    return 1
-  }
-  const entries = await Promise.all(
-    files.map(async (file) => ({ file, heavy: isHeavy(await readFile(join(root, file), 'utf8')) })),
-  )
-  const heavyCount = entries.filter((e) => e.heavy).length
-  const runs = Array.from({ length: repeat }, () => entries).flat()
-  const children = new Set<ChildProcess>()
-  const burners = values.burn === true ? startBurners(availableParallelism()) : []
-  // Ctrl-C or SIGTERM: start no new file and let the running ones finish, so their `finally` and
-  // `after` hooks remove what they made (test-guard.ts keeps the first signal from killing them).
-  // A second signal kills them at once, and may leave namespaces or processes behind.
+/** Format and lint, typecheck, layer boundaries: true when all pass. */
+async function staticChecks(): Promise<boolean> {
+  const biomeBin = join(root, 'node_modules/@biomejs/biome/bin/biome')
+  if ((await runStep('format and lint (biome ci)', node, [biomeBin, 'ci', '.'])) !== 0) return false
+  const tscBin = join(root, 'node_modules/typescript/bin/tsc')
+  if ((await runStep('typecheck (tsc --noEmit)', node, [tscBin, '--noEmit', '-p', root])) !== 0) return false
+  const cruiserBin = join(root, 'node_modules/dependency-cruiser/bin/dependency-cruiser.mjs')
+  const cruise = [cruiserBin, '--config', '.dependency-cruiser.cjs', ...BOUNDARY_FOLDERS]
+  return (await runStep('boundaries (dependency-cruiser)', node, cruise)) === 0
+}
+
+/**
+ * Ctrl-C or SIGTERM: start no new file and let the running ones finish, so their `finally` and
+ * `after` hooks remove what they made (test-guard.ts keeps the first signal from killing them).
+ * A second signal kills them at once, and may leave namespaces or processes behind.
+ */
+function stopOnSignals(children: Set<ChildProcess>, burners: ChildProcess[]): () => boolean {
   let stopping = false
   const stop = () => {
     if (stopping) {
@@ -238,52 +254,33 @@ async function main(argv: string[]): Promise<number> {
   }
   process.on('SIGINT', stop)
   process.on('SIGTERM', stop)
+  return () => stopping
+}
 
-  process.stdout.write(
-    `\n▶ tests: ${files.length} files${repeat > 1 ? ` × ${repeat}` : ''} (${heavyCount} heavy, one at a time; the rest ${jobs} at a time)${burners.length > 0 ? `, beside ${burners.length} CPU burners` : ''}\n`,
-  )
-  const started = performance.now()
-  let results: FileResult[]
-  try {
-    results = await schedule(
-      runs,
-      jobs,
-      (r) => {
-        // A file's whole output when it fails (or in a single run); one line per run when repeating.
-        if (repeat === 1 || r.code !== 0) process.stdout.write(`\n▶ ${r.file}\n${r.output}`)
-        process.stdout.write(`${fileLine(r)}\n`)
-      },
-      children,
-      () => stopping,
+/** Stress mode's table: passes per file, with the mean and slowest run. */
+function printPasses(files: string[], results: FileResult[]): void {
+  process.stdout.write('\nstress: passes per file\n')
+  for (const file of files) {
+    const mine = results.filter((r) => r.file === file)
+    const ok = mine.filter((r) => r.code === 0).length
+    const mean = mine.reduce((s, r) => s + r.seconds, 0) / mine.length
+    const slowest = Math.max(...mine.map((r) => r.seconds))
+    process.stdout.write(
+      `  ${ok === mine.length ? '✔' : '✖'} ${file}: ${ok}/${mine.length} passed (mean ${seconds(mean)}, slowest ${seconds(slowest)})\n`,
     )
-  } finally {
-    for (const b of burners) b.kill('SIGTERM')
   }
+}
 
+/** Failed files, the totals in node's words, and the plain closing line; the exit code. */
+function report(results: FileResult[], startedMs: number): number {
   const failedFiles = results.filter((r) => r.code !== 0)
-  if (repeat > 1) {
-    process.stdout.write('\nstress: passes per file\n')
-    for (const e of entries) {
-      const mine = results.filter((r) => r.file === e.file)
-      const ok = mine.filter((r) => r.code === 0).length
-      const mean = mine.reduce((s, r) => s + r.seconds, 0) / mine.length
-      const slowest = Math.max(...mine.map((r) => r.seconds))
-      process.stdout.write(
-        `  ${ok === mine.length ? '✔' : '✖'} ${e.file}: ${ok}/${mine.length} passed (mean ${seconds(mean)}, slowest ${seconds(slowest)})\n`,
-      )
-    }
-  }
-  if (stopping) {
-    process.stdout.write('\ncheck: stopped before every file ran\n')
-    return 130
-  }
   if (failedFiles.length > 0) {
     process.stdout.write('\nfailed files:\n')
     for (const r of failedFiles) process.stdout.write(`  ✖ ${r.file} (exit ${r.code})\n`)
   }
   const passed = results.reduce((s, r) => s + r.passed, 0)
   const failed = results.reduce((s, r) => s + r.failed, 0)
-  const took = seconds((performance.now() - started) / 1000)
+  const took = seconds((performance.now() - startedMs) / 1000)
   process.stdout.write(
     `\nℹ files ${results.length}\nℹ tests ${passed + failed}\nℹ pass ${passed}\nℹ fail ${failed}\nℹ duration ${took}\n`,
   )
@@ -293,6 +290,51 @@ async function main(argv: string[]): Promise<number> {
   }
   process.stdout.write(`tests: ${passed} passed, ${failed} failed\n`)
   return failedFiles.length === 0 && failed === 0 ? 0 : 1
+}
+
+async function runTests(options: Options): Promise<number> {
+  const files = await testFiles(options.patterns)
+  if (files.length === 0) {
+    process.stderr.write('check: no test files found: that is a failure, not a pass\n')
+    return 1
+  }
+  const entries = await Promise.all(
+    files.map(async (file) => ({ file, heavy: isHeavy(await readFile(join(root, file), 'utf8')) })),
+  )
+  const { repeat, jobs } = options
+  const children = new Set<ChildProcess>()
+  const burners = options.burn ? startBurners(availableParallelism()) : []
+  const stopped = stopOnSignals(children, burners)
+  const heavyCount = entries.filter((e) => e.heavy).length
+  process.stdout.write(
+    `\n▶ tests: ${files.length} files${repeat > 1 ? ` × ${repeat}` : ''} (${heavyCount} heavy, one at a time; the rest ${jobs} at a time)${burners.length > 0 ? `, beside ${burners.length} CPU burners` : ''}\n`,
+  )
+  const started = performance.now()
+  // A file's whole output when it fails (or in a single run); one line per run when repeating.
+  const onDone = (r: FileResult) => {
+    if (repeat === 1 || r.code !== 0) process.stdout.write(`\n▶ ${r.file}\n${r.output}`)
+    process.stdout.write(`${fileLine(r)}\n`)
+  }
+  let results: FileResult[]
+  try {
+    const runs = Array.from({ length: repeat }, () => entries).flat()
+    results = await schedule(runs, jobs, onDone, children, stopped)
+  } finally {
+    for (const b of burners) b.kill('SIGTERM')
+  }
+  if (repeat > 1) printPasses(files, results)
+  if (stopped()) {
+    process.stdout.write('\ncheck: stopped before every file ran\n')
+    return 130
+  }
+  return report(results, started)
+}
+
+async function main(argv: string[]): Promise<number> {
+  const options = parseOptions(argv)
+  if (typeof options === 'number') return options
+  if (!options.testsOnly && !(await staticChecks())) return 1
+  return runTests(options)
 }
 
 if (import.meta.main) process.exitCode = await main(process.argv.slice(2))

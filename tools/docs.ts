@@ -72,6 +72,46 @@ export async function readingOrder(docsDir = join(root, 'docs')): Promise<Part[]
   return parts
 }
 
+/** One page: its HTML, sections for the search index, and any relative link that points nowhere (into `broken`). */
+async function renderPage(source: string, sources: readonly string[], broken: string[]): Promise<Page> {
+  const markdown = await readFile(join(root, source), 'utf8')
+  const sections: Page['sections'] = []
+  let current = { id: '', heading: '', text: '' }
+  const marked = new Marked({
+    renderer: {
+      heading({ tokens, depth }) {
+        const text = this.parser.parseInline(tokens)
+        const id = slug(text)
+        current = { id, heading: text.replace(/<[^>]+>/g, ''), text: '' }
+        sections.push(current)
+        return `<h${depth} id="${id}"><a href="#${id}">${text}</a></h${depth}>\n`
+      },
+      link({ href, tokens }) {
+        const text = this.parser.parseInline(tokens)
+        let target = href
+        if (!/^[a-z]+:|^#/.test(href)) {
+          const [path = '', hash] = href.split('#')
+          const resolved = relative(root, join(root, dirname(source), path))
+          if (!existsSync(join(root, resolved))) broken.push(`${source}: link to "${href}" (no ${resolved})`)
+          if (sources.includes(resolved)) {
+            const from = dirname(outputOf(source))
+            target = relative(from, outputOf(resolved)) + (hash === undefined ? '' : `#${hash}`)
+          }
+        }
+        return `<a href="${escapeHtml(target)}">${text}</a>`
+      },
+    },
+    walkTokens(token) {
+      if (token.type === 'text' || token.type === 'codespan' || token.type === 'code') {
+        current.text += ` ${token.raw}`
+      }
+    },
+  })
+  const html = await marked.parse(markdown)
+  const title = sections[0]?.heading ?? source
+  return { source, output: outputOf(source), title, html, sections }
+}
+
 export async function buildDocs(
   outDir = join(root, 'docs/.site'),
 ): Promise<{ pages: number; broken: string[] }> {
@@ -79,45 +119,7 @@ export async function buildDocs(
   const sources = parts.flatMap((p) => p.pages)
   const broken: string[] = []
   const pages: Page[] = []
-  for (const source of sources) {
-    const markdown = await readFile(join(root, source), 'utf8')
-    const sections: Page['sections'] = []
-    let current = { id: '', heading: '', text: '' }
-    const marked = new Marked({
-      renderer: {
-        heading({ tokens, depth }) {
-          const text = this.parser.parseInline(tokens)
-          const id = slug(text)
-          current = { id, heading: text.replace(/<[^>]+>/g, ''), text: '' }
-          sections.push(current)
-          return `<h${depth} id="${id}"><a href="#${id}">${text}</a></h${depth}>\n`
-        },
-        link({ href, tokens }) {
-          const text = this.parser.parseInline(tokens)
-          let target = href
-          if (!/^[a-z]+:|^#/.test(href)) {
-            const [path = '', hash] = href.split('#')
-            const resolved = relative(root, join(root, dirname(source), path))
-            if (!existsSync(join(root, resolved)))
-              broken.push(`${source}: link to "${href}" (no ${resolved})`)
-            if (sources.includes(resolved)) {
-              const from = dirname(outputOf(source))
-              target = relative(from, outputOf(resolved)) + (hash === undefined ? '' : `#${hash}`)
-            }
-          }
-          return `<a href="${escapeHtml(target)}">${text}</a>`
-        },
-      },
-      walkTokens(token) {
-        if (token.type === 'text' || token.type === 'codespan' || token.type === 'code') {
-          current.text += ` ${token.raw}`
-        }
-      },
-    })
-    const html = await marked.parse(markdown)
-    const title = sections[0]?.heading ?? source
-    pages.push({ source, output: outputOf(source), title, html, sections })
-  }
+  for (const source of sources) pages.push(await renderPage(source, sources, broken))
 
   await rm(outDir, { recursive: true, force: true })
   const index = pages.flatMap((p) =>
