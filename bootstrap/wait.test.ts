@@ -1,27 +1,12 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import type { KubeObject } from '../lib/kube/index.ts'
-import type { Clock } from '../lib/poll/index.ts'
+import { manualClock } from '../lib/poll/index.ts'
 import { applyResult, tally, withSettings, workloadsOf } from './bootstrap.ts'
 import { type Pending, PollTimeoutError, waitAll, waitError } from './wait.ts'
 
-function fakeClock(): { clock: Clock; slept: number[] } {
-  let t = 0
-  const slept: number[] = []
-  return {
-    clock: {
-      now: () => t,
-      sleep: async (ms) => {
-        slept.push(ms)
-        t += ms
-      },
-    },
-    slept,
-  }
-}
-
 test('waitAll() checks only the names still pending, reports each round that leaves some, and resolves when none is', async () => {
-  const { clock, slept } = fakeClock()
+  const { clock, slept } = manualClock()
   const checked: string[] = []
   const rounds: Pending[][] = []
   const readyAt: Record<string, number> = { a: 1, b: 3 }
@@ -41,7 +26,7 @@ test('waitAll() checks only the names still pending, reports each round that lea
 })
 
 test('waitAll() at its timeout rejects with what each pending name last showed; waitError() names them', async () => {
-  const { clock } = fakeClock()
+  const { clock } = manualClock()
   const error = await waitAll(['crd-a'], async () => 'Established=False', {
     timeoutMs: 250,
     pollMs: 100,

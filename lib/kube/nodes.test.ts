@@ -10,9 +10,10 @@ import {
   startKubeStandin,
   TERMINATION_READS_ANNOTATION,
 } from '../../test/harness/kube-standin.ts'
+import { manualClock } from '../poll/index.ts'
 import { createKubeClient, type KubeClient } from './client.ts'
 import { parseKubeconfig, rewriteKubeconfigServer } from './kubeconfig.ts'
-import { type Clock, type DrainEvent, deleteNode, drain, listNodes, uncordon } from './nodes.ts'
+import { type DrainEvent, deleteNode, drain, listNodes, uncordon } from './nodes.ts'
 
 /** A stand-in API server with these nodes for one test, closed and deleted after it, pass or fail. */
 async function withStandin(
@@ -30,23 +31,6 @@ async function withStandin(
   } finally {
     await standin?.close()
     await rm(dir, { recursive: true, force: true })
-  }
-}
-
-/** A clock drain() waits on: sleeping moves it on at once, and every wait is recorded. */
-function fakeClock(): { clock: Clock; slept: number[]; now: () => number } {
-  let t = 0
-  const slept: number[] = []
-  return {
-    clock: {
-      now: () => t,
-      sleep: async (ms) => {
-        slept.push(ms)
-        t += ms
-      },
-    },
-    slept,
-    now: () => t,
   }
 }
 
@@ -115,7 +99,7 @@ test('drain() on the stand-in API server: evicts the pods on the node, leaves Da
     })
     pod('static-1', 'metal1', { annotations: { 'kubernetes.io/config.mirror': 'abc' } })
     const events: DrainEvent[] = []
-    const { clock, slept } = fakeClock()
+    const { clock, slept } = manualClock()
     await drain(kube, 'metal1', { timeoutMs: 3000, retryDelayMs: 10, onEvent: (e) => events.push(e), clock })
     const left = await kube.list<{ metadata: { name: string } }>('/api/v1/namespaces/default/pods')
     assert.deepEqual(
@@ -162,7 +146,7 @@ test('drain() on the stand-in API server: fails naming the pod when a disruption
       },
       spec: { nodeName: 'metal0' },
     })
-    const { clock, slept, now } = fakeClock()
+    const { clock, slept, now } = manualClock()
     const blocked: number[] = []
     await assert.rejects(
       drain(kube, 'metal0', {
@@ -192,7 +176,7 @@ test('drain() on the stand-in API server: waits for evicted pods to terminate, a
       // slow-0 is still there, terminating, the first two times it is listed
       pod('slow-0', '2')
       const events: string[] = []
-      const first = fakeClock()
+      const first = manualClock()
       await drain(kube, 'metal2', {
         timeoutMs: 2000,
         pollMs: 20,
@@ -204,7 +188,7 @@ test('drain() on the stand-in API server: waits for evicted pods to terminate, a
       assert.equal(await kube.get('/api/v1/namespaces/default/pods/slow-0'), undefined)
 
       pod('stuck-0', 'never')
-      const second = fakeClock()
+      const second = manualClock()
       await assert.rejects(
         drain(kube, 'metal2', { timeoutMs: 150, pollMs: 20, clock: second.clock }),
         /^Error: Cannot drain node "metal2": pods still on the node after 150 ms: "default\/stuck-0": check/,

@@ -1,26 +1,9 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { type Clock, PollTimeoutError, poll } from './index.ts'
-
-/** A clock whose sleep moves time on at once and records each wait. */
-function fakeClock(): { clock: Clock; slept: number[]; now: () => number } {
-  let t = 1000
-  const slept: number[] = []
-  return {
-    clock: {
-      now: () => t,
-      sleep: async (ms) => {
-        slept.push(ms)
-        t += ms
-      },
-    },
-    slept,
-    now: () => t,
-  }
-}
+import { manualClock, PollTimeoutError, poll } from './index.ts'
 
 test('poll() resolves with the first value the check returns, waiting the interval between checks', async () => {
-  const { clock, slept } = fakeClock()
+  const { clock, slept } = manualClock(1000)
   const attempts: number[] = []
   const value = await poll(
     ({ attempt }) => {
@@ -33,7 +16,7 @@ test('poll() resolves with the first value the check returns, waiting the interv
 })
 
 test('poll() grows the wait with backoff, up to its maximum', async () => {
-  const { clock, slept } = fakeClock()
+  const { clock, slept } = manualClock(1000)
   await poll(({ attempt }) => (attempt === 6 ? true : undefined), {
     what: 'it',
     intervalMs: 10,
@@ -44,7 +27,7 @@ test('poll() grows the wait with backoff, up to its maximum', async () => {
 })
 
 test('poll() times out before a wait that would end past the deadline, with what was last seen', async () => {
-  const { clock, slept, now } = fakeClock()
+  const { clock, slept, now } = manualClock(1000)
   const error = await poll<string, string>(
     ({ attempt, see }) => {
       see(`reading ${attempt}`)
@@ -70,7 +53,7 @@ test('poll() times out before a wait that would end past the deadline, with what
 })
 
 test('poll() retries the errors `retry` accepts and reports the last one at its timeout', async () => {
-  const { clock } = fakeClock()
+  const { clock } = manualClock(1000)
   const waits: unknown[] = []
   const error = await poll(
     ({ attempt }) => {
@@ -98,7 +81,7 @@ test('poll() retries the errors `retry` accepts and reports the last one at its 
 })
 
 test('poll() lets through errors `retry` does not accept, at once', async () => {
-  const { clock, slept } = fakeClock()
+  const { clock, slept } = manualClock(1000)
   await assert.rejects(
     poll(
       () => {
@@ -113,7 +96,7 @@ test('poll() lets through errors `retry` does not accept, at once', async () => 
 
 test('poll() rejects with the abort reason, before the next check', async () => {
   const controller = new AbortController()
-  const { clock } = fakeClock()
+  const { clock } = manualClock(1000)
   let checks = 0
   await assert.rejects(
     poll(
