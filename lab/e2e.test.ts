@@ -18,23 +18,10 @@ import { join } from 'node:path'
 import { test } from 'node:test'
 import { promisify } from 'node:util'
 import { Client } from 'ssh2'
+import { homelab } from '../test/harness/homelab-cli.ts'
 import { labPaths } from './state.ts'
 
 const exec = promisify(execFile)
-const root = join(import.meta.dirname, '..')
-
-async function homelab(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  try {
-    const { stdout, stderr } = await exec(join(root, 'bin/homelab'), args, {
-      env: { ...process.env, NO_COLOR: '1' },
-      maxBuffer: 16 * 1024 * 1024,
-    })
-    return { code: 0, out: stdout, err: stderr }
-  } catch (cause) {
-    const err = cause as { code: number; stdout: string; stderr: string }
-    return { code: err.code, out: err.stdout, err: err.stderr }
-  }
-}
 
 /** Logs in as root with the private key and runs one command. */
 function sshRun(host: string, privateKey: string, command: string): Promise<string> {

@@ -16,23 +16,11 @@ import { test } from 'node:test'
 import { promisify } from 'node:util'
 import { poll } from '../lib/poll/index.ts'
 import { wake } from '../metal/provision/wol.ts'
+import { homelab } from '../test/harness/homelab-cli.ts'
 import type { LabStatus, LabStep } from './lifecycle.ts'
 import { type LabRecord, labPaths, type VmRecord, vmPaths } from './state.ts'
 
 const exec = promisify(execFile)
-const root = join(import.meta.dirname, '..')
-
-async function homelab(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  try {
-    const { stdout, stderr } = await exec(join(root, 'bin/homelab'), args, {
-      env: { ...process.env, NO_COLOR: '1' },
-    })
-    return { code: 0, out: stdout, err: stderr }
-  } catch (cause) {
-    const err = cause as { code: number; stdout: string; stderr: string }
-    return { code: err.code, out: err.stdout, err: err.stderr }
-  }
-}
 
 async function sh(cmd: string, args: string[]): Promise<string> {
   return (await exec(cmd, args)).stdout
