@@ -11,7 +11,8 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
-import { type Host, type NsProcess, sh, spawnDnsmasq, TestNet, waitFor, within } from '../../tools/netns.ts'
+import { startHomeRouter } from '../../test/harness/home-router.ts'
+import { type Host, type NsProcess, sh, TestNet, waitFor, within } from '../../tools/netns.ts'
 import type { BootEvent } from './events.ts'
 
 const root = join(import.meta.dirname, '../..')
@@ -275,22 +276,9 @@ test('serveDhcp() proxy mode: an unknown MAC gets no answer at all', async () =>
   })
 })
 
-/** dnsmasq as the home router: addresses from 10.99.0.100-150, no boot information. */
-function startRouter(router: Host, dir: string, extra: string[] = []): NsProcess {
-  return spawnDnsmasq(router, {
-    range: '10.99.0.100,10.99.0.150,1h',
-    leaseFile: join(dir, 'router.leases'),
-    extra: [
-      '--conf-file=/dev/null',
-      `--pid-file=${join(dir, 'router.pid')}`,
-      '--dhcp-option=3,10.99.0.1',
-      '--user=root',
-      '--log-dhcp',
-      '--log-facility=-',
-      ...extra,
-    ],
-  })
-}
+/** The home router, logging each DHCP exchange to its output. */
+const startRouter = (router: Host, dir: string): NsProcess =>
+  startHomeRouter(router, dir, ['--log-dhcp', '--log-facility=-'])
 
 test('serveDhcp() proxy mode beside dnsmasq: PXE firmware takes the router lease and our boot file, then the 4011 ACK', async () => {
   await withLab('dprox', async (lab, dir) => {

@@ -11,7 +11,8 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
-import { sh, spawnDnsmasq, TestNet, waitFor } from '../../tools/netns.ts'
+import { startHomeRouter } from '../../test/harness/home-router.ts'
+import { sh, TestNet, waitFor } from '../../tools/netns.ts'
 
 const root = join(import.meta.dirname, '../..')
 const node24 = join(root, 'tools/node24')
@@ -83,16 +84,7 @@ test('serveDhcp() proxy mode: iPXE firmware in QEMU takes the router lease and o
       () => (events().some((e) => e.direction === 'out' && e.message === 'offer') ? true : undefined),
       HANG_MS,
     ).catch(failed)
-    spawnDnsmasq(router, {
-      range: '10.99.0.100,10.99.0.150,1h',
-      leaseFile: join(dir, 'router.leases'),
-      extra: [
-        '--conf-file=/dev/null',
-        `--pid-file=${join(dir, 'router.pid')}`,
-        '--dhcp-option=3,10.99.0.1',
-        '--user=root',
-      ],
-    })
+    startHomeRouter(router, dir)
     // iPXE prints its configuration, then tries the file it was given. The serial console
     // comes a few characters at a time: wait for the whole line.
     await waitFor(
