@@ -1,18 +1,11 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import type { Machine } from '../../core/config/schema.ts'
+import { testMachine as machine } from '../../test/harness/machines.ts'
 import { kubeconfigSource, notReadyMessage } from './cluster.ts'
 import { serviceActions } from './node.ts'
 import { FRESH_NODE, type NodeFacts, planCluster } from './plan.ts'
 
-const machine = (name: string, ip: string, role: 'server' | 'agent' = 'server'): Machine => ({
-  name,
-  ip,
-  role,
-  mac: '52:54:00:00:00:01',
-  disk: 'vda',
-  nic: 'enp0s2',
-})
 const machines = [machine('a', '10.0.0.10'), machine('w', '10.0.0.20', 'agent'), machine('b', '10.0.0.11')]
 const roleOf = (n: string) => machines.find((m) => m.name === n)?.role
 

@@ -2,17 +2,10 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import fc from 'fast-check'
 import type { Machine } from '../../core/config/schema.ts'
+import { testMachine as machine } from '../../test/harness/machines.ts'
 import { ClusterPlanError, chooseToken, FRESH_NODE, type NodeFacts, planCluster } from './plan.ts'
 import { renderK3sConfig } from './render.ts'
 
-const machine = (name: string, ip: string, role: 'server' | 'agent' = 'server'): Machine => ({
-  name,
-  ip,
-  role,
-  mac: '52:54:00:00:00:01',
-  disk: 'vda',
-  nic: 'enp0s2',
-})
 const servers = [machine('a', '10.0.0.10'), machine('b', '10.0.0.11'), machine('c', '10.0.0.12')]
 const agent = machine('w', '10.0.0.20', 'agent')
 const VIP = '10.0.0.100'
