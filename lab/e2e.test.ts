@@ -53,6 +53,13 @@ function sshRun(host: string, privateKey: string, command: string): Promise<stri
           out += c.toString()
         })
         stream.stderr.on('data', () => {})
+        // Every way this can end settles the promise and clears the timer: an unhandled stream
+        // error would otherwise fail the test from outside it and leave the timer running.
+        stream.on('error', (e: Error) => {
+          clearTimeout(timer)
+          client.end()
+          reject(e)
+        })
         stream.on('close', () => {
           clearTimeout(timer)
           client.end()
@@ -60,7 +67,13 @@ function sshRun(host: string, privateKey: string, command: string): Promise<stri
         })
       })
     })
-    client.connect({ host, port: 22, username: 'root', privateKey, readyTimeout: 20_000 })
+    try {
+      client.connect({ host, port: 22, username: 'root', privateKey, readyTimeout: 20_000 })
+    } catch (cause) {
+      // ssh2 throws at once on a key it cannot parse
+      clearTimeout(timer)
+      reject(cause)
+    }
   })
 }
 
