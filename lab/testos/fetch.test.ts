@@ -27,7 +27,8 @@ test('withCacheLock() runs callers one at a time', async () => {
   }
 })
 
-test('withCacheLock() takes over a lock left by a process that is gone', async () => {
+// A hang (the dead holder not noticed) is caught by the test's deadline; no wall-clock assertion.
+test('withCacheLock() takes over a lock left by a process that is gone', { timeout: 60_000 }, async () => {
   const dir = await mkdtemp(join(tmpdir(), 'hl-lock-'))
   try {
     const lock = join(dir, 'testos.lock')
@@ -35,9 +36,8 @@ test('withCacheLock() takes over a lock left by a process that is gone', async (
     await writeFile(join(lock, 'pid'), '999999999') // no such process
     const old = new Date(Date.now() - 10_000)
     await utimes(lock, old, old)
-    const started = Date.now()
-    assert.equal(await withCacheLock(dir, async () => 'ran'), 'ran')
-    assert.ok(Date.now() - started < 2000)
+    // Never stale by age: only the holder being gone can hand the lock over.
+    assert.equal(await withCacheLock(dir, async () => 'ran', Number.POSITIVE_INFINITY), 'ran')
   } finally {
     await rm(dir, { recursive: true, force: true })
   }
