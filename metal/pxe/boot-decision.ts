@@ -8,7 +8,7 @@
  * | 1 | user class (77) "iPXE" (any arch)                     | file `http://<server>/boot.ipxe`, option 60 PXEClient  |
  * | 2 | arch (93) 16, vendor class (60) starts "HTTPClient"   | file `http://<server>/uefi/shimx64.efi`, 60 HTTPClient |
  * | 3 | arch 7 or 9 (UEFI x86-64 PXE)                         | TFTP file `uefi/shimx64.efi`, option 60 PXEClient      |
- * | 4 | arch 0 (legacy BIOS PXE)                              | TFTP file `bios/core.0`, option 60 PXEClient           |
+ * | 4 | arch 0 (legacy BIOS PXE)                              | TFTP file `bios/undionly.kpxe`, option 60 PXEClient    |
  * | 5 | anything else (unknown arch, arch 16 without          | no boot information; the server emits a warning        |
  * |   | HTTPClient, no arch and none in the vendor class)     |                                                        |
  * <!-- decision-table:end -->
@@ -18,6 +18,8 @@
  * "PXEClient:Arch:NNNNN:..." has its arch read from there (RFC 4578 §2.1; the vendor
  * class form is from the PXE 2.1 spec). Row 1 comes first so that iPXE, once chained,
  * fetches its script over HTTP instead of loading the first-stage file again (a loop).
+ * Row 4's file is iPXE's `undionly.kpxe` (over the PXE ROM's UNDI driver): it asks DHCP again
+ * with user class "iPXE" and so lands on row 1.
  * File names are configurable through BootFiles; DEFAULT_BOOT_FILES holds the defaults.
  */
 
@@ -35,7 +37,7 @@ export interface BootClient {
 export interface BootFiles {
   /** UEFI x86-64 over TFTP (arch 7 and 9). */
   readonly uefiTftp: string
-  /** Legacy BIOS over TFTP (arch 0). */
+  /** Legacy BIOS over TFTP (arch 0): iPXE's undionly.kpxe, which chains to ipxeScript. */
   readonly biosTftp: string
   /** UEFI HTTP boot (arch 16), served over HTTP. */
   readonly uefiHttp: string
@@ -45,7 +47,7 @@ export interface BootFiles {
 
 export const DEFAULT_BOOT_FILES: BootFiles = {
   uefiTftp: 'uefi/shimx64.efi',
-  biosTftp: 'bios/core.0',
+  biosTftp: 'bios/undionly.kpxe',
   uefiHttp: 'uefi/shimx64.efi',
   ipxeScript: 'boot.ipxe',
 }
