@@ -78,6 +78,9 @@ test('kube-vip: a static pod in ARP mode holding the VIP on the machine NIC', ()
   assert.equal(env.address, '10.77.0.100')
   assert.equal(env.vip_interface, 'enp0s2')
   assert.equal(env.cp_enable, 'true')
+  // kube-vip v0.9 reads the VIP's mask from vip_subnet; vip_cidr is no longer read.
+  assert.equal(env.vip_subnet, '32')
+  assert.equal(env.vip_cidr, undefined)
   assert.match(pod.spec.containers[0].image, /^ghcr\.io\/kube-vip\/kube-vip:v\d+\.\d+\.\d+$/)
 })
 

@@ -157,7 +157,8 @@ export function renderKubeVip(machine: Machine, vip: string): string {
     ['vip_arp', 'true'],
     ['port', String(API_PORT)],
     ['vip_interface', machine.nic],
-    ['vip_cidr', '32'],
+    // The VIP's mask; v0.9 renamed vip_cidr to vip_subnet (pkg/kubevip/config_envvar.go at v0.9.2).
+    ['vip_subnet', '32'],
     ['cp_enable', 'true'],
     ['cp_namespace', 'kube-system'],
     ['svc_enable', 'false'],
