@@ -3,7 +3,7 @@ import { formatSummaryTable } from '../../core/log/table.ts'
 import type { IsoProgress } from '../../metal/os/iso.ts'
 import type { DoctorCheck } from '../../metal/provision/doctor.ts'
 import type { MachineSummaryRow, ProvisionEvent } from '../../metal/provision/provision.ts'
-import { line, note, type Renderers } from './shown.ts'
+import { line, note, type Renderers, row } from './shown.ts'
 
 export type MetalEvent = ProvisionEvent | DoctorCheck | IsoProgress
 
@@ -14,8 +14,21 @@ function formatSeconds(s: number | undefined): string {
   return s === undefined ? '-' : `${s.toFixed(1)}s`
 }
 
+/** The log tail of each failed installer that sent one, after the table (already sanitised). */
+function _logTails(machines: readonly MachineSummaryRow[]): string[] {
+  return machines.flatMap((m) =>
+    m.log === undefined || m.log.length === 0
+      ? []
+      : [
+          '',
+          `${m.machine}: the installer's log (last ${m.log.length} lines):`,
+          ...m.log.map((l) => `  | ${l}`),
+        ],
+  )
+}
+
 export function metalSummary(machines: readonly MachineSummaryRow[]): string[] {
-  return formatSummaryTable(
+  const table = formatSummaryTable(
     'summary',
     ['MACHINE', 'ADDRESS', 'RESULT', 'DHCP', 'LOADER', 'KERNEL', 'INSTALLED', 'SSH', 'DETAIL'],
     machines.map((m) => [
@@ -30,6 +43,7 @@ export function metalSummary(machines: readonly MachineSummaryRow[]): string[] {
       m.detail,
     ]),
   )
+  return [...table, ..._logTails(machines)]
 }
 
 export const METAL: Renderers<MetalEvent> = {
@@ -47,6 +61,11 @@ export const METAL: Renderers<MetalEvent> = {
   'machine.skipped': (e) => [line(`${e.machine}: skipped: ${e.reason}`)],
   'machine.refused': (e) => [line(`${e.machine}: REFUSED: ${e.reason}`)],
   'machine.progress': (e) => [{ to: 'live', state: e.state }],
+  'machine.failed': (e) => [row(e.machine, 'failed', `installer failed: ${e.lastLine}`)],
+  'machine.netboot': (e) =>
+    e.result === 'rebooted'
+      ? [note(`${e.machine}: ${e.detail}`)]
+      : [note(`${e.machine}: cannot send it back to netboot by itself: ${e.detail}`)],
   'machine.stalled': (e) => [
     note(
       `${e.machine}: stalled in ${e.stage} for ${e.seconds} s; last seen: ${e.lastSeen}\n  check: ${e.check}`,

@@ -118,6 +118,30 @@ test('render() shows a doctor check with its fix, and metal and bootstrap summar
       },
     ],
   )
+  assert.deepEqual(
+    render({
+      type: 'machine.failed',
+      machine: 'metal0',
+      lastLine: 'error: no disk',
+      log: ['start', 'error: no disk'],
+    } as CliEvent),
+    [{ to: 'row', row: 'metal0', stage: 'failed', detail: 'installer failed: error: no disk' }],
+  )
+  const failedRow = {
+    machine: 'metal0',
+    ip: '10.0.0.10',
+    result: 'failed',
+    stages: {},
+    detail: 'the installer failed: error: no disk',
+    log: ['start', 'error: no disk'],
+  }
+  const tail = render({ type: 'metal.summary', machines: [failedRow] } as unknown as CliEvent)
+  assert.deepEqual(tail?.[0]?.to === 'summary' ? tail[0].lines.slice(3) : [], [
+    '',
+    "metal0: the installer's log (last 2 lines):",
+    '  | start',
+    '  | error: no disk',
+  ])
   const object = {
     type: 'bootstrap.object',
     step: 'install',

@@ -31,16 +31,29 @@ export interface FollowOptions {
 /** What an installer's report asks of the tracker. */
 export type ReportAction =
   | { readonly kind: 'hostkey'; readonly key: string }
-  | { readonly kind: 'failed'; readonly detail: string }
+  | {
+      readonly kind: 'failed'
+      readonly detail: string
+      readonly lastLine: string
+      readonly log: readonly string[]
+    }
+  | { readonly kind: 'nic'; readonly name: string }
   | { readonly kind: 'installed' }
 
-/** The action a boot event asks for: only the installer's hostkey, failed and installed reports ask any. */
+/**
+ * The action a boot event asks for: only the installer's hostkey, nic, failed and installed
+ * reports ask any.
+ */
 export function reportAction(event: BootEvent): ReportAction | undefined {
   if (event.type !== 'install.report') return undefined
   if (event.stage === 'hostkey')
     return event.detail === undefined ? undefined : { kind: 'hostkey', key: event.detail.trim() }
-  if (event.stage === 'failed')
-    return { kind: 'failed', detail: `the installer failed: ${event.detail ?? 'no reason given'}` }
+  if (event.stage === 'nic')
+    return event.detail === undefined ? undefined : { kind: 'nic', name: event.detail }
+  if (event.stage === 'failed') {
+    const lastLine = event.detail ?? 'no reason given'
+    return { kind: 'failed', detail: `the installer failed: ${lastLine}`, lastLine, log: event.log ?? [] }
+  }
   if (event.stage === 'installed') return { kind: 'installed' }
   return undefined
 }
@@ -53,6 +66,8 @@ export class InstallTracker {
   private readonly pending: Map<string, Machine>
   /** The host key each installer reported. */
   private readonly reported = new Map<string, string>()
+  /** The interface name each installed system gives its configured NIC (`POST /report/nic`). */
+  private readonly nics = new Map<string, string>()
   private resolveAll: () => void = () => {}
 
   constructor(options: FollowOptions) {
@@ -65,7 +80,7 @@ export class InstallTracker {
   }
 
   /** Ends a machine with its row (the first row wins). */
-  settle(m: Machine, result: MachineSummaryRow['result'], detail: string): void {
+  settle(m: Machine, result: MachineSummaryRow['result'], detail: string, log?: readonly string[]): void {
     if (!this.pending.has(m.name)) return
     this.pending.delete(m.name)
     this.options.rows.set(m.name, {
@@ -74,6 +89,7 @@ export class InstallTracker {
       result,
       stages: this.stagesOf(m.name),
       detail,
+      ...(log === undefined || log.length === 0 ? {} : { log }),
     })
     if (this.pending.size === 0) this.resolveAll()
   }
@@ -92,17 +108,29 @@ export class InstallTracker {
   }
 
   /**
-   * One boot event: reported, fed to the progress board; an installer's report records its host
-   * key, ends the machine as failed, or starts the wait for SSH. `onInstalled` runs first then.
+   * One boot event: reported, and fed to the progress board while its machine is pending (a
+   * machine that ended keeps its last line). An installer's report records its host key or NIC
+   * name, ends the machine as failed at once (a 'machine.failed' event with the log's tail), or
+   * starts the wait for SSH. `onInstalled` runs first then.
    */
   follow(event: BootEvent, onInstalled: (m: Machine) => void): void {
     this.options.events(event)
-    this.progress(this.board.apply(event))
+    if (!('machine' in event) || event.machine === undefined || this.pending.has(event.machine))
+      this.progress(this.board.apply(event))
     const m = event.type === 'install.report' ? this.pending.get(event.machine) : undefined
     const action = m === undefined ? undefined : reportAction(event)
     if (m === undefined || action === undefined) return
     if (action.kind === 'hostkey') this.reported.set(m.name, action.key)
-    if (action.kind === 'failed') this.settle(m, 'failed', action.detail)
+    if (action.kind === 'nic') this.nics.set(m.name, action.name)
+    if (action.kind === 'failed') {
+      this.options.events({
+        type: 'machine.failed',
+        machine: m.name,
+        lastLine: action.lastLine,
+        log: action.log,
+      })
+      this.settle(m, 'failed', action.detail, action.log)
+    }
     if (action.kind === 'installed') {
       onInstalled(m)
       void this.waitForSsh(m)
@@ -140,11 +168,13 @@ export class InstallTracker {
     const key = await options.probe(m.ip)
     const expected = this.reported.get(m.name)
     if (expected !== undefined && !sameHostKey(key, expected)) throw new SshHostKeyError(m.ip, expected, key)
+    const nic = this.nics.get(m.name)
     options.records[m.name] = {
       mac: m.mac,
       ip: m.ip,
       hostKey: expected ?? key,
       installedAt: new Date().toISOString(),
+      ...(nic === undefined ? {} : { nic }),
     }
     await writeState(options.stateDir, { machines: options.records })
     this.progress(this.board.mark(m.name, 'ssh-ready', `SSH answers at ${m.ip}`))

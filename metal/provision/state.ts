@@ -11,6 +11,11 @@ export interface MachineRecord {
   readonly ip: string
   readonly hostKey: string
   readonly installedAt: string
+  /**
+   * The name the installed system gives the NIC with the machine's MAC, as its kickstart's %post
+   * reported it (`POST /report/nic`); absent for machines installed before that report existed.
+   */
+  readonly nic?: string
 }
 
 export interface MetalState {

@@ -36,6 +36,26 @@ export type ProvisionEvent =
       readonly check: string
     }
   | { readonly type: 'machine.refused'; readonly machine: string; readonly reason: string }
+  | {
+      /** The installer reported a failure (`POST /report/failed`): the machine ends failed at once. */
+      readonly type: 'machine.failed'
+      readonly machine: string
+      /** The last line of the installer's log (or its reason), sanitised. */
+      readonly lastLine: string
+      /** The installer log's tail, sanitised, oldest first. */
+      readonly log: readonly string[]
+    }
+  | {
+      /**
+       * An installed machine to reinstall was (or could not be) sent back to netboot once:
+       * `rebooted` (BootNext set to its network entry, then rebooted) or `manual` (the operator
+       * must choose network boot once in the firmware's boot menu).
+       */
+      readonly type: 'machine.netboot'
+      readonly machine: string
+      readonly result: 'rebooted' | 'manual'
+      readonly detail: string
+    }
   | { readonly type: 'metal.summary'; readonly machines: readonly MachineSummaryRow[] }
 
 export interface MachineSummaryRow {
@@ -45,4 +65,6 @@ export interface MachineSummaryRow {
   /** Seconds from the start to each stage reached. */
   readonly stages: Readonly<Partial<Record<Stage, number>>>
   readonly detail: string
+  /** A failed installer's log tail (sanitised), printed after the summary. */
+  readonly log?: readonly string[]
 }

@@ -82,6 +82,8 @@ export type BootEvent =
       readonly machine: string
       readonly stage: string
       readonly detail?: string
+      /** `failed` only: the last lines of the installer's log, sanitised (see trimLog). */
+      readonly log?: readonly string[]
     }
   | {
       /** Something an operator should know that is not a failure of the whole server. */

@@ -23,7 +23,13 @@ import { createServer, type IncomingMessage, type ServerResponse, STATUS_CODES }
 import type { AddressInfo } from 'node:net'
 import type { BootEventSink } from './events.ts'
 import type { FileSource, Requester, ServedFile } from './files.ts'
-import { DEFAULT_MAX_REPORT_BYTES, type InstallReport, REPORT_STAGE, readReport } from './http-report.ts'
+import {
+  DEFAULT_MAX_LOG_BYTES,
+  DEFAULT_MAX_REPORT_BYTES,
+  type InstallReport,
+  REPORT_STAGE,
+  readReport,
+} from './http-report.ts'
 import {
   CONTENT_TYPES,
   clientIp,
@@ -43,6 +49,7 @@ import { PXE_PORTS } from './ports.ts'
 export {
   CONTENT_TYPES,
   contentType,
+  DEFAULT_MAX_LOG_BYTES,
   DEFAULT_MAX_PATH_LENGTH,
   DEFAULT_MAX_REPORT_BYTES,
   decodeTarget,
@@ -90,6 +97,8 @@ export interface HttpOptions {
   readonly maxPathLength?: number
   /** @default DEFAULT_MAX_REPORT_BYTES */
   readonly maxReportBytes?: number
+  /** Longest installer log `POST /report/failed` takes. @default DEFAULT_MAX_LOG_BYTES */
+  readonly maxLogBytes?: number
   /** @default DEFAULT_IDLE_TIMEOUT_MS */
   readonly idleTimeoutMs?: number
 }
@@ -122,6 +131,7 @@ interface _Context {
   readonly readAhead: number
   readonly maxPathLength: number
   readonly maxReportBytes: number
+  readonly maxLogBytes: number
 }
 
 function _checkOptions(options: HttpOptions): void {
@@ -130,6 +140,7 @@ function _checkOptions(options: HttpOptions): void {
   _checkInteger('readAhead', options.readAhead, 1, 64)
   _checkInteger('maxPathLength', options.maxPathLength, 1, 65536)
   _checkInteger('maxReportBytes', options.maxReportBytes, 0, 1024 * 1024)
+  _checkInteger('maxLogBytes', options.maxLogBytes, 0, 1024 * 1024)
   _checkInteger('idleTimeoutMs', options.idleTimeoutMs, 0, 2 ** 31 - 1)
   if (typeof options.files?.open !== 'function') {
     throw new TypeError('Cannot serve HTTP: option "files" must be a FileSource (an object with open())')
@@ -245,18 +256,27 @@ async function _serveReport(
   ip: string,
   machine: string | undefined,
 ): Promise<void> {
-  const outcome = await readReport(req, route.stage, route.query, ip, machine, ctx.maxReportBytes)
+  const outcome = await readReport(
+    req,
+    route.stage,
+    route.query,
+    ip,
+    machine,
+    ctx.maxReportBytes,
+    ctx.maxLogBytes,
+  )
   if (outcome.kind === 'rejected') {
     _reply(ctx, res, outcome.status, outcome.why, outcome.headers)
     return
   }
   const { report } = outcome
-  const { detail } = report
+  const { detail, log } = report
   ctx.emit({
     type: 'install.report',
     machine: report.machine,
     stage: report.stage,
     ...(detail === undefined ? {} : { detail }),
+    ...(log === undefined ? {} : { log }),
   })
   try {
     await ctx.onReport?.(report)
@@ -331,6 +351,7 @@ export async function serveHttp(options: HttpOptions): Promise<HttpServer> {
     pool: new BufferPool(options.chunkSize ?? DEFAULT_CHUNK_SIZE, 2 * readAhead),
     maxPathLength: options.maxPathLength ?? DEFAULT_MAX_PATH_LENGTH,
     maxReportBytes: options.maxReportBytes ?? DEFAULT_MAX_REPORT_BYTES,
+    maxLogBytes: options.maxLogBytes ?? DEFAULT_MAX_LOG_BYTES,
   }
   const running = new Set<Promise<void>>()
   const server = createServer((req, res) => {
