@@ -1,6 +1,6 @@
 /**
  * Checks that span several fields of a config that already has the right shape:
- * uniqueness, addresses inside the subnet and outside the ranges, quorum.
+ * uniqueness, addresses inside the subnet and outside the ranges, quorum, stable install disks.
  */
 import {
   broadcastOf,
@@ -21,7 +21,7 @@ import {
   subnetContains,
 } from '../../lib/ipv4/index.ts'
 import type { PathSegment } from './diagnostics.ts'
-import type { Config } from './schema.ts'
+import { type Config, TEST_OS } from './schema.ts'
 
 export interface Finding {
   readonly severity: 'error' | 'warning'
@@ -94,6 +94,7 @@ export function checkConfig(config: Config): Finding[] {
   _checkPool(c)
   c.reserved(['network', 'gateway'], config.network.gateway, 'the gateway')
   _checkMachines(c)
+  _checkDisks(c)
   _checkCluster(c)
   _checkExternal(c)
   return findings
@@ -212,6 +213,25 @@ function _checkMachines(c: Checker): void {
         )
       }
     }
+  })
+}
+
+/**
+ * Kernel enumeration names of whole disks (`sda`, `/dev/vdb`, `nvme0n1`, `mmcblk0`, `hda`): the
+ * kernel hands them out in probe order, so on the next boot `sda` can be a USB stick.
+ */
+const ENUMERATED_DISK = /^(\/dev\/)?((s|v|h|xv)d[a-z]+|nvme\d+n\d+|mmcblk\d+)$/
+
+/** Warns on install disks named by enumeration: the installer wipes whichever disk has that name. */
+function _checkDisks(c: Checker): void {
+  // The offline test OS writes no disk (docs/testos.md): the lab's names are harmless.
+  if (c.config.os.iso === TEST_OS) return
+  c.config.machines.forEach((m, i) => {
+    if (!ENUMERATED_DISK.test(m.disk)) return
+    c.warn(
+      ['machines', i, 'disk'],
+      `"${m.disk}" of ${m.name} is a kernel enumeration name, which can name another disk (a USB stick) when the installer runs, and that disk is wiped: use its stable link, /dev/disk/by-id/... (\`ls -l /dev/disk/by-id/\` on ${m.name} shows which one points at ${m.disk.replace(/^\/dev\//, '')})`,
+    )
   })
 }
 

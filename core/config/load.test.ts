@@ -62,6 +62,45 @@ test('parseConfig() warns, without failing, for an even number of servers', () =
   ])
 })
 
+test('parseConfig() warns, without failing, for each install disk named by kernel enumeration', () => {
+  const text = readFileSync(join(fixtures, 'valid', 'enumerated-disks-warns.yaml'), 'utf8')
+  const result = parseConfig(text, 'x.yaml')
+  assert.ok(result.ok)
+  const advice = (name: string, disk: string) =>
+    `is a kernel enumeration name, which can name another disk (a USB stick) when the installer runs, and that disk is wiped: use its stable link, /dev/disk/by-id/... (\`ls -l /dev/disk/by-id/\` on ${name} shows which one points at ${disk})`
+  assert.deepEqual(result.value.warnings.map(formatDiagnostic), [
+    `x.yaml:12:11 machines[0].disk: warning: "/dev/sda" of metal0 ${advice('metal0', 'sda')}`,
+    `x.yaml:18:11 machines[1].disk: warning: "sda" of metal1 ${advice('metal1', 'sda')}`,
+  ])
+})
+
+test('parseConfig() warns on enumerated disk names (sdX, vdX, hdX, xvdX, nvmeXnY, mmcblkX) and not on stable links', () => {
+  const base = readFileSync(join(fixtures, 'valid', 'enumerated-disks-warns.yaml'), 'utf8')
+  const cases: [string, boolean][] = [
+    ['sdb', true],
+    ['/dev/vda', true],
+    ['hdc', true],
+    ['xvda', true],
+    ['nvme1n1', true],
+    ['/dev/mmcblk0', true],
+    ['/dev/disk/by-id/wwn-0x5000c500a1b2c3d4', false],
+    ['/dev/disk/by-path/pci-0000:00:17.0-ata-1', false],
+    ['disk/by-id/ata-X', false],
+  ]
+  for (const [disk, warned] of cases) {
+    const text = base
+      .replace('disk: /dev/sda', `disk: ${disk}`)
+      .replace('disk: sda', 'disk: /dev/disk/by-id/ata-Y')
+    const result = parseConfig(text, 'x.yaml')
+    assert.ok(result.ok, disk)
+    assert.equal(result.value.warnings.length, warned ? 1 : 0, disk)
+  }
+  const testOs = base.replace(/ {2}iso:\n(?: {4}.*\n)+/, '  iso: test-os\n')
+  const lab = parseConfig(testOs, 'x.yaml')
+  assert.ok(lab.ok)
+  assert.deepEqual(lab.value.warnings, [], 'the test OS writes no disk: no warning')
+})
+
 test('parseConfig() points a missing field at its parent mapping', () => {
   const text = readFileSync(join(fixtures, 'base.yaml'), 'utf8').replace('  timezone: Europe/Paris\n', '')
   assert.deepEqual(errorsOf('h.yaml', text), [

@@ -122,13 +122,15 @@ export const machineSchema = z
       .regex(/^[A-Za-z0-9._/:-]+$/, {
         message: 'is not a disk name (expected like sda, nvme0n1 or /dev/disk/by-id/...)',
       })
-      .describe('Install disk (wiped by the installer)'),
+      .describe('Install disk (wiped by the installer), best named by its /dev/disk/by-id/... link'),
     nic: z
       .string()
       .regex(/^[A-Za-z0-9_.:-]{1,15}$/, {
         message: 'is not a network interface name (expected like eno1 or enp3s0)',
       })
-      .describe('Name of the NIC in the installed OS'),
+      .describe(
+        "Name the installed OS gives the NIC with this MAC (flannel's interface); the installer reports the real one",
+      ),
     firmware: z
       .enum(firmwares)
       .optional()
