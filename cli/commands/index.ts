@@ -117,6 +117,29 @@ export const COMMANDS: readonly CommandSpec[] = [
     load: async () => (await import('./metal.ts')).metal,
   },
   {
+    name: 'render',
+    summary: 'write every file the PXE server would serve (kickstarts, GRUB and iPXE configs) to a folder',
+    description:
+      'Renders, from homelab.yaml, the files `homelab metal` generates and serves, for reading before\n' +
+      'anything boots: ks/<mac>.ks per machine, the GRUB configs (uefi/grub.cfg and grub.cfg over HTTP,\n' +
+      'grub/grub.cfg over TFTP) and boot.ipxe. The same functions as the server, nothing booted or served.\n' +
+      "Refuses a folder that already holds files unless --force. The ISO's own files are not written.",
+    options: {
+      out: { type: 'string' },
+      force: { type: 'boolean' },
+      server: { type: 'string' },
+      'kernel-args': { type: 'string' },
+    },
+    optionHelp: [
+      '      --out DIR          [string] the folder to write into (required; made if missing)',
+      '      --force            [boolean] write into a folder that already holds files (same names are replaced)',
+      '      --server ADDR      [string] the server address in URLs, ADDR or ADDR:PORT (default: network.controller,',
+      '                         else the address of network.interface on this machine)',
+      '      --kernel-args ARGS [string] extra kernel arguments for the installer, as homelab metal --kernel-args',
+    ],
+    load: async () => (await import('./render.ts')).render,
+  },
+  {
     name: 'cluster',
     stoppable: true,
     summary: 'build or converge the k3s cluster over SSH (HA, never forks)',
