@@ -23,7 +23,7 @@ export const BOOT_METHODS: Readonly<Record<Firmware, BootMethod>> = {
   },
   bios: {
     firmware: 'bios',
-    summary: 'legacy BIOS PXE: GRUB (i386-pc) over TFTP, kernel and initrd over HTTP',
+    summary: 'legacy BIOS PXE: iPXE (undionly.kpxe) over TFTP, then boot.ipxe, kernel and initrd over HTTP',
   },
 }
 
