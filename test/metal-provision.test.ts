@@ -42,7 +42,7 @@ curl -sf -o ${dir}/grub.cfg "tftp://$S/grub/grub.cfg"
 ks=$(grep -o 'inst.ks=[^ ]*' ${dir}/grub.cfg | cut -d= -f2 | sed 's/\${net_default_mac}/${MAC}/')
 curl -sf -o /dev/null "http://$S/os/images/pxeboot/vmlinuz"
 curl -sf -o ${dir}/ks.cfg "$ks"
-grep -q 'network --bootproto=static --device=eth0 --ip=10.92.0.10' ${dir}/ks.cfg
+grep -q 'network --bootproto=static --device=${MAC} --bindto=mac --ip=10.92.0.10' ${dir}/ks.cfg
 curl -sf "http://$S/report/installing"
 curl -sf --data-binary @${dir}/host_ed25519.pub "http://$S/report/hostkey"
 curl -sf "http://$S/report/installed"
