@@ -1,10 +1,11 @@
 /**
  * ArgoCD's pinned install manifest: bootstrap/argocd/upstream.yaml names the version, the URL
- * and the sha256. The manifest is downloaded once into `<cacheDir>/<version>/install.yaml` and
- * verified (lib/download/); an unpinned manifest is refused. `pinArgocd()` downloads it
- * and records its digest, for a person to review and commit.
+ * (the one install/kustomization.yaml lists) and the sha256. The manifest is downloaded once into
+ * `<cacheDir>/<version>/install.yaml` and verified (lib/download/); an unpinned manifest is
+ * refused. `pinArgocd()` downloads it and records its digest, for a person to review and commit.
  *
- * HOMELAB_ARGOCD_MANIFEST_URL overrides the URL (air-gapped mirrors, tests).
+ * HOMELAB_ARGOCD_MANIFEST_URL overrides where it is downloaded from (air-gapped mirrors, tests),
+ * never the digest it must have.
  */
 import { createHash } from 'node:crypto'
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
@@ -19,7 +20,10 @@ export const UPSTREAM_FILE = fileURLToPath(new URL('upstream.yaml', import.meta.
 
 export interface ArgocdUpstream {
   readonly version: string
+  /** Where it is downloaded from: `pinnedUrl`, or HOMELAB_ARGOCD_MANIFEST_URL when set. */
   readonly url: string
+  /** upstream.yaml's `url`: the resource install/kustomization.yaml lists. */
+  readonly pinnedUrl: string
   /** Empty when not pinned yet. */
   readonly sha256: string
   /** The file it was read from. */
@@ -58,9 +62,11 @@ export async function readUpstream(
     )
   }
   const override = env.HOMELAB_ARGOCD_MANIFEST_URL
+  const pinnedUrl = field('url')
   return {
     version: field('version'),
-    url: override !== undefined && override !== '' ? override : field('url'),
+    url: override !== undefined && override !== '' ? override : pinnedUrl,
+    pinnedUrl,
     sha256,
     file,
   }
