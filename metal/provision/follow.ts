@@ -107,6 +107,11 @@ export class InstallTracker {
     if (state !== undefined) this.options.events({ type: 'machine.progress', state })
   }
 
+  /** Something seen outside the boot events (sent back to netboot): the pending machine's line shows it. */
+  seen(m: Machine, lastSeen: string): void {
+    if (this.pending.has(m.name)) this.progress(this.board.mark(m.name, 'waiting', lastSeen))
+  }
+
   /**
    * One boot event: reported, and fed to the progress board while its machine is pending (a
    * machine that ended keeps its last line). An installer's report records its host key or NIC

@@ -1,10 +1,10 @@
 import type { Derived } from '../../core/config/checks.ts'
 import type { Config, Machine } from '../../core/config/schema.ts'
 import { IsoImage } from '../../lib/iso9660/index.ts'
-import { probeHostKey } from '../../lib/ssh/index.ts'
+import { connectSsh, probeHostKey } from '../../lib/ssh/index.ts'
 import { GRUB_CONFIG_PATHS, renderGrubConfig, renderIpxeScript, TREE } from '../os/bootloader.ts'
 import { kickstartPath, renderKickstart } from '../os/kickstart.ts'
-import { readPublicKey } from '../os/ssh-keys.ts'
+import { readPrivateKey, readPublicKey } from '../os/ssh-keys.ts'
 import type { BootEvent } from '../pxe/events.ts'
 import { AliasSource, GeneratedSource, MountedSource } from '../pxe/files.ts'
 import { DEFAULT_HTTP_PORT } from '../pxe/http.ts'
@@ -12,7 +12,8 @@ import { IsoSource } from '../pxe/iso-source.ts'
 import type { MachineDirectory } from '../pxe/machine-directory.ts'
 import { startPxe } from '../pxe/server.ts'
 import { InstallTracker } from './follow.ts'
-import { readState } from './state.ts'
+import { type NetbootOutcome, netbootAgain } from './netboot-again.ts'
+import { type MachineRecord, readState } from './state.ts'
 import { checkReinstall, selectTargets } from './targets.ts'
 import { DEFAULT_TIMEOUTS, type MachineSummaryRow, type ProvisionEvent, type StageTimeouts } from './types.ts'
 import { wake } from './wol.ts'
@@ -27,6 +28,8 @@ export const PROVISION_DEFAULTS = {
   sshPollMs: 1000,
   /** How long one SSH host-key probe may take. */
   probeTimeoutMs: 3000,
+  /** How long the SSH connect that sends a --reinstall machine back to netboot may take. */
+  sendBackTimeoutMs: 10_000,
 } as const
 
 export interface ProvisionOptions {
@@ -51,6 +54,8 @@ export interface ProvisionOptions {
   /** Seams for tests. */
   readonly wakeMachines?: (macs: readonly string[]) => Promise<void>
   readonly probe?: (ip: string) => Promise<string>
+  /** Sends an installed machine (--reinstall) back to netboot; default: netbootAgain() over SSH. */
+  readonly sendToNetboot?: (m: Machine, record: MachineRecord) => Promise<NetbootOutcome>
 }
 
 /** A directory of the machines being installed; machines leave it when they report installed. */
@@ -98,7 +103,7 @@ export async function provision(options: ProvisionOptions): Promise<MachineSumma
   const state = await readState(options.stateDir)
   const records = { ...state.machines }
   const rows = new Map<string, MachineSummaryRow>()
-  const targets = await selectTargets(config, records, reinstall, probe, events, rows)
+  const { targets, sendBack } = await selectTargets(config, records, reinstall, probe, events, rows)
   if (targets.length === 0) return finish(config, rows, events)
 
   // Declared before the server starts emitting.
@@ -133,11 +138,55 @@ export async function provision(options: ProvisionOptions): Promise<MachineSumma
     }
   }
   const { server, iso } = await _serve(options, targets, directory, onBootEvent)
-  await _wakeAndFollow(options, tracker, targets, server.serverAddress).finally(async () => {
+  const sent = { machines: sendBack, records }
+  await _wakeAndFollow(options, tracker, targets, sent, server.serverAddress).finally(async () => {
     await server.close()
     await iso.close()
   })
   return finish(config, rows, events)
+}
+
+/** The default of ProvisionOptions.sendToNetboot: netbootAgain() over SSH pinned to the recorded key. */
+function _sendOverSsh(
+  options: ProvisionOptions,
+): (m: Machine, record: MachineRecord) => Promise<NetbootOutcome> {
+  let key: Promise<Buffer> | undefined
+  return (m, record) =>
+    netbootAgain(m, async () => {
+      key ??= readPrivateKey(options.config, options.configDir)
+      return connectSsh({
+        host: m.ip,
+        privateKey: await key,
+        knownHostKey: record.hostKey,
+        retries: 1,
+        readyTimeoutMs: PROVISION_DEFAULTS.sendBackTimeoutMs,
+      })
+    })
+}
+
+/** Sends each machine back to netboot, reporting each outcome; never throws. */
+async function _sendBack(
+  options: ProvisionOptions,
+  tracker: InstallTracker,
+  sent: { machines: readonly Machine[]; records: Readonly<Record<string, MachineRecord>> },
+): Promise<void> {
+  const send = options.sendToNetboot ?? _sendOverSsh(options)
+  await Promise.all(
+    sent.machines.map(async (m) => {
+      const record = sent.records[m.name]
+      if (record === undefined) return
+      const outcome = await send(m, record).catch(
+        (cause: unknown): NetbootOutcome => ({ result: 'manual', detail: (cause as Error).message }),
+      )
+      options.events({ type: 'machine.netboot', machine: m.name, ...outcome })
+      tracker.seen(
+        m,
+        outcome.result === 'rebooted'
+          ? 'rebooted to netboot once (BootNext)'
+          : 'waiting: choose network boot in its firmware menu',
+      )
+    }),
+  )
 }
 
 /** Wakes the targets and waits until each has a row: installed, failed, stalled or stopped. */
@@ -145,6 +194,7 @@ async function _wakeAndFollow(
   options: ProvisionOptions,
   tracker: InstallTracker,
   targets: readonly Machine[],
+  sent: { machines: readonly Machine[]; records: Readonly<Record<string, MachineRecord>> },
   serverAddress: string,
 ): Promise<void> {
   const watchdog = setInterval(() => tracker.checkStalls(Date.now()), PROVISION_DEFAULTS.watchdogMs)
@@ -154,7 +204,10 @@ async function _wakeAndFollow(
     const wakeMachines =
       options.wakeMachines ?? ((macs: readonly string[]) => wake(macs, { from: serverAddress }))
     await wakeMachines(targets.map((m) => m.mac))
+    // The server is up: a machine sent back now finds it when it netboots.
+    const sending = _sendBack(options, tracker, sent)
     await tracker.done
+    await sending
   } finally {
     clearInterval(watchdog)
     options.signal?.removeEventListener('abort', onAbort)

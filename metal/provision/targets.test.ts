@@ -26,15 +26,31 @@ test('decideTarget(): --reinstall and never installed are targets; the recorded 
   assert.match(refused.reason, /another host may hold the address.*--reinstall metal1/)
 })
 
-test('needsProbe(): only machines installed before and not named by --reinstall are probed', () => {
-  assert.deepEqual(
-    [
-      needsProbe(m, record, new Set()),
-      needsProbe(m, undefined, new Set()),
-      needsProbe(m, record, new Set(['metal1'])),
-    ],
-    [true, false, false],
-  )
+test('needsProbe(): machines installed before are probed, --reinstall ones too (to send them back to netboot)', () => {
+  assert.deepEqual([needsProbe(record), needsProbe(undefined)], [true, false])
+})
+
+test('decideTarget(): --reinstall sends a machine back to netboot only when SSH answers with its recorded key', () => {
+  const again = new Set(['metal1'])
+  const running = decideTarget(m, record, again, `${KEY} root@metal1`)
+  assert.deepEqual(running, {
+    kind: 'target',
+    reason:
+      '--reinstall: SSH at 10.0.0.11 answers with its recorded host key, so it is told to netboot once (UEFI BootNext) and rebooted',
+    sendBack: true,
+  })
+  for (const [name, r, key] of [
+    ['no answer', record, undefined],
+    ['another key: never logged into', record, 'ssh-ed25519 AAAAother'],
+    ['never recorded', undefined, KEY],
+  ] as const) {
+    const d = decideTarget(m, r, again, key)
+    assert.deepEqual(
+      d,
+      { kind: 'target', reason: '--reinstall: it is installed again when it netboots' },
+      name,
+    )
+  }
 })
 
 test('findStalls(): a machine past its stage limit since its last event (or the start) stalls; ssh-ready never does', () => {

@@ -6,7 +6,12 @@ import type { MachineSummaryRow, ProvisionEvent } from './types.ts'
 
 /** What becomes of one machine: installed (a target), left as it is, or refused. */
 export type TargetDecision =
-  | { readonly kind: 'target'; readonly reason: string }
+  | {
+      readonly kind: 'target'
+      readonly reason: string
+      /** --reinstall of a machine answering SSH with its recorded key: send it back to netboot. */
+      readonly sendBack?: true
+    }
   | { readonly kind: 'skipped'; readonly reason: string; readonly row: MachineSummaryRow }
   | { readonly kind: 'refused'; readonly reason: string; readonly row: MachineSummaryRow }
 
@@ -21,13 +26,12 @@ export function checkReinstall(config: Config, reinstall: ReadonlySet<string>): 
   }
 }
 
-/** Whether the machine needs its host key probed to decide (installed before, not --reinstall). */
-export function needsProbe(
-  m: Machine,
-  record: MachineRecord | undefined,
-  reinstall: ReadonlySet<string>,
-): boolean {
-  return !reinstall.has(m.name) && record !== undefined
+/**
+ * Whether the machine needs its host key probed to decide: it was installed before (with
+ * --reinstall too, to know whether it can be sent back to netboot over SSH).
+ */
+export function needsProbe(record: MachineRecord | undefined): boolean {
+  return record !== undefined
 }
 
 /**
@@ -40,8 +44,16 @@ export function decideTarget(
   reinstall: ReadonlySet<string>,
   key: string | undefined,
 ): TargetDecision {
-  if (reinstall.has(m.name))
+  if (reinstall.has(m.name)) {
+    if (record !== undefined && key !== undefined && sameHostKey(key, record.hostKey)) {
+      return {
+        kind: 'target',
+        reason: `--reinstall: SSH at ${m.ip} answers with its recorded host key, so it is told to netboot once (UEFI BootNext) and rebooted`,
+        sendBack: true,
+      }
+    }
     return { kind: 'target', reason: '--reinstall: it is installed again when it netboots' }
+  }
   if (record === undefined) return { kind: 'target', reason: 'not installed by homelab yet' }
   if (key === undefined) {
     return {
@@ -70,6 +82,13 @@ export function decideTarget(
   }
 }
 
+export interface SelectedTargets {
+  /** The machines to install, in homelab.yaml's order. */
+  readonly targets: Machine[]
+  /** Those of them to send back to netboot over SSH first (--reinstall of a running machine). */
+  readonly sendBack: Machine[]
+}
+
 /**
  * Decides every machine (probing the installed ones at once), reports each decision, puts the
  * rows of the machines left alone into `rows`, and returns the targets in homelab.yaml's order.
@@ -81,15 +100,17 @@ export async function selectTargets(
   probe: (ip: string) => Promise<string>,
   events: (event: ProvisionEvent) => void,
   rows: Map<string, MachineSummaryRow>,
-): Promise<Machine[]> {
+): Promise<SelectedTargets> {
   const targets: Machine[] = []
+  const sendBack: Machine[] = []
   await Promise.all(
     config.machines.map(async (m) => {
       const record = records[m.name]
-      const key = needsProbe(m, record, reinstall) ? await tryProbe(probe, m.ip) : undefined
+      const key = needsProbe(record) ? await tryProbe(probe, m.ip) : undefined
       const decision = decideTarget(m, record, reinstall, key)
       if (decision.kind === 'target') {
         targets.push(m)
+        if (decision.sendBack === true) sendBack.push(m)
         events({ type: 'machine.target', machine: m.name, reason: decision.reason })
       } else {
         rows.set(m.name, decision.row)
@@ -101,7 +122,8 @@ export async function selectTargets(
       }
     }),
   )
-  return targets.sort((a, b) => config.machines.indexOf(a) - config.machines.indexOf(b))
+  const order = (a: Machine, b: Machine) => config.machines.indexOf(a) - config.machines.indexOf(b)
+  return { targets: targets.sort(order), sendBack: sendBack.sort(order) }
 }
 
 async function tryProbe(probe: (ip: string) => Promise<string>, ip: string): Promise<string | undefined> {
