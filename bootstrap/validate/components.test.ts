@@ -42,9 +42,9 @@ test('validateComponents() catches a missing repository (fixture missing-reposit
   ])
 })
 
-test('validateComponents() catches a template outside the Helm subset, with file and line (fixture outside-subset)', async () => {
-  assert.deepEqual(await problemsOf('outside-subset'), [
-    'apps/web/templates/config.yaml:6: the construct "{{ .Values.global.homelab.domain | upper }}" is outside the Helm subset of docs/gitops.md',
+test('validateComponents() reports what real Helm refuses, at the template file and line (fixture helm-error)', async () => {
+  assert.deepEqual(await problemsOf('helm-error'), [
+    'apps/web/templates/config.yaml:6: helm template failed: parse error at (web/templates/config.yaml:6): function "nosuchfunction" not defined',
   ])
 })
 
@@ -63,15 +63,16 @@ test('validateComponents() catches a namespace used in two layers (fixture dupli
 
 test('validateComponents() checks manifests against the Kubernetes and MetalLB schemas (fixture bad-schema)', async () => {
   const problems = await problemsOf('bad-schema')
+  // Helm orders the objects by kind (Services before custom resources).
   assert.equal(problems.length, 3, problems.join('\n'))
-  assert.match(problems[0] ?? '', /^apps\/web\/templates\/pool\.yaml: IPAddressPool "web": spec\.addresses: /)
   assert.match(
-    problems[1] ?? '',
-    /^apps\/web\/templates\/pool\.yaml: IPAddressPool "web": spec: Unrecognized key: "adresses"/,
+    problems[0] ?? '',
+    /^apps\/web\/templates\/pool\.yaml: Service "web": \/spec\/ports\/0\/port: must be integer/,
   )
+  assert.match(problems[1] ?? '', /^apps\/web\/templates\/pool\.yaml: IPAddressPool "web": spec\.addresses: /)
   assert.match(
     problems[2] ?? '',
-    /^apps\/web\/templates\/pool\.yaml: Service "web": \/spec\/ports\/0\/port: must be integer/,
+    /^apps\/web\/templates\/pool\.yaml: IPAddressPool "web": spec: Unrecognized key: "adresses"/,
   )
 })
 
