@@ -168,12 +168,14 @@ export const COMMANDS: readonly CommandSpec[] = [
     stoppable: true,
     summary: 'install ArgoCD (pinned manifest) and the root app that deploys every layer',
     description:
-      'Applies the pinned ArgoCD install manifest (bootstrap/argocd/upstream.yaml, sha256-verified) through\n' +
+      'Applies the pinned ArgoCD install manifest (bootstrap/argocd/upstream.yaml, sha256-verified), rendered\n' +
+      'with bootstrap/argocd/install by the pinned kubectl (`kubectl kustomize`, as ArgoCD renders it), through\n' +
       'the Kubernetes API with server-side apply (field manager argocd-controller): namespace argocd, the\n' +
       'CRDs (waits until Established), the rest (waits until the Deployments are Available), then the root\n' +
       'Application with the settings from homelab.yaml. It follows the in-cluster Gitea once Gitea serves\n' +
       'the repo, else the seed. Re-running changes nothing and recreates a deleted root app.\n' +
-      '--pin-argocd downloads the manifest and writes its sha256 into upstream.yaml (review, then commit).',
+      '--pin-argocd (for a version change) downloads the manifest and writes its sha256 into upstream.yaml\n' +
+      '(review, then commit).',
     options: {
       state: { type: 'string' },
       timeout: { type: 'string' },
