@@ -1,11 +1,11 @@
 /**
- * The root chart rendered offline (bootstrap/render/helm-subset.ts), and its ApplicationSets
+ * The root chart rendered offline by real Helm (bootstrap/render/helm.ts), and its ApplicationSets
  * evaluated on the repo's folders: exactly the Applications ArgoCD creates. `root` is one of
  * them: `homelab bootstrap` creates the same Application, so ArgoCD's self-management is a
  * no-op diff.
  */
 import { join } from 'node:path'
-import { type RenderedManifest, renderChart } from '../render/helm-subset.ts'
+import { type RenderedManifest, renderChart } from '../render/helm.ts'
 import type { ClusterSettings } from '../settings.ts'
 import { generatedFolders } from './discover.ts'
 
