@@ -1,7 +1,9 @@
 /**
  * `homelab bootstrap` and `homelab status` against the stand-in Kubernetes API server
  * (test/harness/kube-standin.ts) and a stand-in ArgoCD install manifest
- * (argocd/fixtures/standin-install.yaml) served on 127.0.0.1: no real cluster runs here.
+ * (argocd/fixtures/standin-install.yaml) served on 127.0.0.1: no real cluster runs here. The
+ * manifest is pinned by its sha256 like the real one, downloaded through the URL override, and
+ * rendered with bootstrap/argocd/install by the pinned kubectl (lib/toolbox).
  */
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
@@ -26,10 +28,13 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const FIXTURE = fileURLToPath(new URL('argocd/fixtures/standin-install.yaml', import.meta.url))
 const CRDS = ['applications.argoproj.io', 'applicationsets.argoproj.io', 'appprojects.argoproj.io']
 const WORKLOADS = [
+  'deployments/argocd-redis',
   'deployments/argocd-repo-server',
   'deployments/argocd-server',
   'statefulsets/argocd-application-controller',
 ]
+/** The URL upstream.yaml and install/kustomization.yaml pin; tests download from manifestUrl instead. */
+const PINNED_URL = 'https://raw.githubusercontent.com/argoproj/argo-cd/v3.5.1/manifests/install.yaml'
 const ROOT_APP_PATH = '/apis/argoproj.io/v1alpha1/namespaces/argocd/applications/root'
 
 let dir = ''
@@ -37,6 +42,7 @@ let manifestServer: Server
 let manifestUrl = ''
 let manifestHits = 0
 let fixture: Buffer
+let tampered: Buffer
 let loaded: LoadedConfig
 type Source = { repoURL: string; helm: { valuesObject: { global: { homelab: { repoURL: string } } } } }
 
@@ -71,7 +77,7 @@ async function withLab(body: (lab: Lab) => Promise<void>): Promise<void> {
 
 async function upstream(lab: Lab, name: string, sha256: string): Promise<string> {
   const file = join(lab.dir, name)
-  await writeFile(file, `version: v3.3.6\nurl: ${manifestUrl}\nsha256: "${sha256}"\n`)
+  await writeFile(file, `version: v3.5.1\nurl: ${PINNED_URL}\nsha256: "${sha256}"\n`)
   return file
 }
 
@@ -79,13 +85,19 @@ async function upstream(lab: Lab, name: string, sha256: string): Promise<string>
 const pinned = (lab: Lab) =>
   upstream(lab, 'upstream.yaml', createHash('sha256').update(fixture).digest('hex'))
 
-function options(lab: Lab, upstreamFile: string, events: BootstrapEvent[] = []): BootstrapOptions {
+function options(
+  lab: Lab,
+  upstreamFile: string,
+  events: BootstrapEvent[] = [],
+  url = manifestUrl,
+): BootstrapOptions {
   return {
     api: lab.api,
     config: loaded.config,
     derived: loaded.derived,
     cacheDir: join(lab.dir, 'cache'),
     upstreamFile,
+    manifestUrl: url,
     events: (e) => events.push(e),
     timeoutMs: 60_000,
     pollMs: 5,
@@ -106,13 +118,22 @@ function versions(standin: KubeStandin): Map<string, string> {
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'bootstrap-test-'))
   fixture = await readFile(FIXTURE)
+  // one byte of a selector changed: what a compromised mirror or a moved tag could serve
+  tampered = Buffer.from(
+    fixture
+      .toString('utf8')
+      .replace('{ app.kubernetes.io/name: argocd-server }', '{ app.kubernetes.io/name: argocd-servers }'),
+  )
+  assert.notDeepEqual(tampered, fixture)
   manifestServer = createServer((req, res) => {
     manifestHits++
-    if (req.url !== '/install.yaml') {
+    const body =
+      req.url === '/install.yaml' ? fixture : req.url === '/tampered/install.yaml' ? tampered : undefined
+    if (body === undefined) {
       res.writeHead(404).end()
       return
     }
-    res.writeHead(200, { 'content-type': 'text/yaml', 'content-length': fixture.length }).end(fixture)
+    res.writeHead(200, { 'content-type': 'text/yaml', 'content-length': body.length }).end(body)
   })
   await new Promise<void>((r) => manifestServer.listen(0, '127.0.0.1', r))
   manifestUrl = `http://127.0.0.1:${(manifestServer.address() as AddressInfo).port}/install.yaml`
@@ -131,7 +152,7 @@ test('bootstrap() (stand-in Kubernetes API, stand-in ArgoCD manifest) refuses an
     const hits = manifestHits
     await assert.rejects(bootstrap(options(lab, file)), (error: Error) => {
       assert.ok(error instanceof ArgocdPinError)
-      assert.match(error.message, /^Cannot install ArgoCD v3\.3\.6: .*unpinned\.yaml pins no sha256/)
+      assert.match(error.message, /^Cannot install ArgoCD v3\.5\.1: .*unpinned\.yaml pins no sha256/)
       assert.match(error.message, /run `homelab bootstrap --pin-argocd`/)
       return true
     })
@@ -153,6 +174,24 @@ test('bootstrap() (stand-in Kubernetes API, stand-in ArgoCD manifest) refuses a 
   })
 })
 
+test('bootstrap() (stand-in Kubernetes API, stand-in ArgoCD manifest) refuses a tampered copy of the pinned manifest with a clear error, touching nothing', async () => {
+  await withLab(async (lab) => {
+    const file = await pinned(lab)
+    const tamperedUrl = manifestUrl.replace('/install.yaml', '/tampered/install.yaml')
+    await assert.rejects(bootstrap(options(lab, file, [], tamperedUrl)), (error: Error) => {
+      assert.match(
+        error.message,
+        /the ArgoCD v3\.5\.1 install manifest.*its sha256 is [0-9a-f]{64}, but .*upstream\.yaml says [0-9a-f]{64}/s,
+      )
+      return true
+    })
+    assert.deepEqual(lab.standin.requests(), [])
+    // and the tampered bytes were not kept: the genuine copy downloads and applies afterwards
+    const result = await bootstrap(options(lab, file))
+    assert.equal(result.root, 'created')
+  })
+})
+
 test('bootstrap() (stand-in Kubernetes API, stand-in ArgoCD manifest) applies namespace, CRDs, waits Established, the rest, waits Available, then the root app (seed)', async () => {
   await withLab(async (lab) => {
     const file = await pinned(lab)
@@ -168,11 +207,21 @@ test('bootstrap() (stand-in Kubernetes API, stand-in ArgoCD manifest) applies na
         '/api/v1/namespaces/argocd',
         ...CRDS.map((c) => `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${c}`),
         '/api/v1/namespaces/argocd/serviceaccounts/argocd-application-controller',
+        '/api/v1/namespaces/argocd/serviceaccounts/argocd-server',
+        '/apis/rbac.authorization.k8s.io/v1/namespaces/argocd/roles/argocd-server',
         '/apis/rbac.authorization.k8s.io/v1/clusterroles/argocd-application-controller',
+        '/apis/rbac.authorization.k8s.io/v1/namespaces/argocd/rolebindings/argocd-server',
         '/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/argocd-application-controller',
         '/api/v1/namespaces/argocd/configmaps/argocd-cm',
         '/api/v1/namespaces/argocd/configmaps/argocd-cmd-params-cm',
-        '/api/v1/namespaces/argocd/services/argocd-server',
+        '/api/v1/namespaces/argocd/secrets/argocd-secret',
+        ...[
+          'argocd-metrics',
+          'argocd-redis',
+          'argocd-repo-server',
+          'argocd-server',
+          'argocd-server-metrics',
+        ].map((s) => `/api/v1/namespaces/argocd/services/${s}`),
         ...WORKLOADS.map((w) => `/apis/apps/v1/namespaces/argocd/${w}`),
         '/apis/argoproj.io/v1alpha1/namespaces/argocd/applications/root',
       ],
@@ -210,6 +259,7 @@ test('bootstrap() (stand-in Kubernetes API, stand-in ArgoCD manifest) applies na
       )
     }
     const rolling = [
+      'deployment/argocd-redis: no Available condition yet',
       'deployment/argocd-repo-server: no Available condition yet',
       'deployment/argocd-server: no Available condition yet',
       'statefulset/argocd-application-controller: 0 ready replicas',
@@ -227,6 +277,12 @@ test('bootstrap() (stand-in Kubernetes API, stand-in ArgoCD manifest) applies na
     assert.ok(result.objects.every((o) => o.result === 'created'))
     const cm = await lab.api.get<KubeObject>('/api/v1/namespaces/argocd/configmaps/argocd-cmd-params-cm')
     assert.deepEqual(cm?.data, { 'server.insecure': 'true', 'controller.diff.server.side': 'true' })
+    // what was applied is what the argocd-install Application renders (argocd/adoption.test.ts):
+    // the selectors are upstream's, untouched
+    const server = await lab.api.get<KubeObject>('/apis/apps/v1/namespaces/argocd/deployments/argocd-server')
+    assert.deepEqual((server?.spec as { selector?: unknown } | undefined)?.selector, {
+      matchLabels: { 'app.kubernetes.io/name': 'argocd-server' },
+    })
     assert.equal(
       (cm?.metadata.labels as Record<string, string> | undefined)?.['app.kubernetes.io/part-of'],
       'argocd',

@@ -1,13 +1,15 @@
 /**
  * `homelab bootstrap`: ArgoCD from its pinned install manifest, then the root app, through the
- * Kubernetes API (no kubectl, no helm). See docs/gitops.md.
+ * Kubernetes API. See docs/gitops.md.
  *
- *   1. the manifest, verified against bootstrap/argocd/upstream.yaml (refused when unpinned)
+ *   1. the manifest, verified against bootstrap/argocd/upstream.yaml (refused when unpinned), and
+ *      bootstrap/argocd/install rendered against it with `kubectl kustomize`: the very objects the
+ *      `argocd-install` Application renders from the same kustomization
  *   2. namespace argocd
  *   3. the CRDs (server-side apply, field manager argocd-controller, force), then wait until
  *      every one is Established
- *   4. everything else, namespaced objects into argocd, our ArgoCD settings merged into its
- *      ConfigMaps; then wait until the Deployments are Available and the StatefulSets ready
+ *   4. everything else, namespaced objects into argocd; then wait until the Deployments are
+ *      Available and the StatefulSets ready
  *   5. the root Application, following the in-cluster Gitea once it serves the repo, else the seed
  *
  * Every apply reports created, changed or unchanged (same resourceVersion before and after):
@@ -18,7 +20,9 @@ import type { Derived } from '../core/config/checks.ts'
 import type { Config } from '../core/config/schema.ts'
 import type { DownloadProgress } from '../lib/download/index.ts'
 import { KubeApiError, type KubeClient, type KubeObject } from '../lib/kube/index.ts'
-import { ensureArgocdManifest, readUpstream, splitManifest, UPSTREAM_FILE } from './argocd/manifest.ts'
+import { ensureKubectl } from '../lib/toolbox/index.ts'
+import { INSTALL_DIR, renderInstall } from './argocd/kustomize.ts'
+import { ensureArgocdManifest, readUpstream, UPSTREAM_FILE } from './argocd/manifest.ts'
 import { BOOTSTRAP_DEFAULTS } from './defaults.ts'
 import { generateApplications } from './root/applications.ts'
 import { type ClusterSettings, clusterSettings, giteaRepoURL } from './settings.ts'
@@ -30,19 +34,6 @@ export const ARGOCD_NAMESPACE = 'argocd'
 export const ROOT_APP = 'root'
 /** The root chart's folder in the repo (docs/gitops.md). */
 export const ROOT_PATH = 'bootstrap/root'
-
-/**
- * ArgoCD settings as the seed configures them, merged into the install's ConfigMaps before they
- * are applied (so the pods start with them, and one apply per object keeps the field set whole):
- * the server runs behind the ingress (TLS ends there), diffs are computed server-side. Metrics:
- * the install manifest already serves them (argocd-metrics, argocd-server-metrics, repo-server :8084).
- */
-export const ARGOCD_SETTINGS: Readonly<Record<string, Readonly<Record<string, string>>>> = {
-  'argocd-cmd-params-cm': {
-    'server.insecure': 'true',
-    'controller.diff.server.side': 'true',
-  },
-}
 
 export { BOOTSTRAP_DEFAULTS }
 
@@ -96,6 +87,12 @@ export interface BootstrapOptions {
   readonly cacheDir: string
   /** @default bootstrap/argocd/upstream.yaml */
   readonly upstreamFile?: string
+  /** Where the pinned manifest is downloaded from. @default HOMELAB_ARGOCD_MANIFEST_URL, else upstream.yaml's url */
+  readonly manifestUrl?: string
+  /** The kustomization to render. @default bootstrap/argocd/install */
+  readonly installDir?: string
+  /** The kubectl binary that renders it. @default ensureKubectl() (the pinned official kubectl) */
+  readonly kubectl?: string
   readonly events?: (event: BootstrapEvent) => void
   /** Each wait (CRDs Established, workloads Available). @default BOOTSTRAP_DEFAULTS.timeoutMs */
   readonly timeoutMs?: number
@@ -153,7 +150,7 @@ export async function bootstrap(options: BootstrapOptions): Promise<BootstrapRes
   })
   run.step('namespace', 'done', `${ARGOCD_NAMESPACE}: ${nsResult}`)
   await _applyCrds(run, objects.filter(isCrd))
-  const rest = withSettings(objects.filter((o) => !isCrd(o)))
+  const rest = objects.filter((o) => !isCrd(o))
   await _applyRest(run, rest)
   await _waitWorkloads(run, workloadsOf(rest))
   const { root, source, repoURL, settings } = await _applyRoot(run)
@@ -227,10 +224,13 @@ export function tally(results: readonly ObjectResult[], from: number): string {
   return `${n('created')} created, ${n('changed')} changed, ${n('unchanged')} unchanged`
 }
 
-/** 1. the manifest: pinned, verified, before the cluster is touched. */
+/** 1. the manifest: pinned, verified and rendered with our kustomization, before the cluster is touched. */
 async function _manifest(run: Run) {
   const { options, emit } = run
-  const upstream = await readUpstream(options.upstreamFile ?? UPSTREAM_FILE)
+  const upstream = await readUpstream(
+    options.upstreamFile ?? UPSTREAM_FILE,
+    options.manifestUrl === undefined ? process.env : { HOMELAB_ARGOCD_MANIFEST_URL: options.manifestUrl },
+  )
   run.step('manifest', 'running', `ArgoCD ${upstream.version}`)
   const manifest = await ensureArgocdManifest({
     upstream,
@@ -244,7 +244,12 @@ async function _manifest(run: Run) {
         })
     },
   })
-  const objects = splitManifest(manifest.text)
+  const objects = await renderInstall({
+    kubectl: options.kubectl ?? (await ensureKubectl()),
+    manifestPath: manifest.path,
+    pinnedUrl: upstream.pinnedUrl,
+    dir: options.installDir ?? INSTALL_DIR,
+  })
   emit({
     type: 'bootstrap.manifest',
     version: upstream.version,
@@ -252,7 +257,7 @@ async function _manifest(run: Run) {
     path: manifest.path,
     objects: objects.length,
   })
-  run.step('manifest', 'done', `${objects.length} objects, sha256 verified`)
+  run.step('manifest', 'done', `${objects.length} objects, sha256 verified, kustomized`)
   return { upstream, objects }
 }
 
@@ -276,17 +281,6 @@ async function _applyCrds(run: Run, crds: readonly KubeObject[]): Promise<void> 
   )
   api.invalidateDiscovery()
   run.step('established', 'done', `${crds.length} CRDs Established`)
-}
-
-/** The objects other than CRDs, copied, with ARGOCD_SETTINGS merged into their ConfigMaps (added when missing). */
-export function withSettings(objects: readonly KubeObject[]): KubeObject[] {
-  const rest = objects.map((o) => structuredClone(o))
-  for (const [name, data] of Object.entries(ARGOCD_SETTINGS)) {
-    const cm = rest.find((o) => o.kind === 'ConfigMap' && o.apiVersion === 'v1' && o.metadata.name === name)
-    if (cm) cm.data = { ...(cm.data as Record<string, string> | undefined), ...data }
-    else rest.push({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name }, data: { ...data } })
-  }
-  return rest
 }
 
 /** The Deployments and StatefulSets among the objects. */

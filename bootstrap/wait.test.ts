@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import type { KubeObject } from '../lib/kube/index.ts'
 import { manualClock } from '../lib/poll/index.ts'
-import { applyResult, tally, withSettings, workloadsOf } from './bootstrap.ts'
+import { applyResult, tally, workloadsOf } from './bootstrap.ts'
 import { type Pending, PollTimeoutError, waitAll, waitError } from './wait.ts'
 
 test('waitAll() checks only the names still pending, reports each round that leaves some, and resolves when none is', async () => {
@@ -41,27 +41,6 @@ test('waitAll() at its timeout rejects with what each pending name last showed; 
   assert.match(
     waitError('established', 600_000, error.lastSeen as Pending[]).message,
     /^Cannot install ArgoCD: after 600 s, these CRDs are not Established: crd-a \(Established=False\): check the API server/,
-  )
-})
-
-test('withSettings() merges ArgoCD settings into their ConfigMap, adds it when missing, and copies the objects', () => {
-  const cm: KubeObject = {
-    apiVersion: 'v1',
-    kind: 'ConfigMap',
-    metadata: { name: 'argocd-cmd-params-cm' },
-    data: { keep: 'x', 'server.insecure': 'false' },
-  }
-  const merged = withSettings([cm])
-  assert.deepEqual(merged[0]?.data, {
-    keep: 'x',
-    'server.insecure': 'true',
-    'controller.diff.server.side': 'true',
-  })
-  assert.equal(cm.data?.['server.insecure' as keyof typeof cm.data], 'false', 'the input is not changed')
-  const added = withSettings([])
-  assert.deepEqual(
-    added.map((o) => [o.kind, o.metadata.name]),
-    [['ConfigMap', 'argocd-cmd-params-cm']],
   )
 })
 
