@@ -47,6 +47,7 @@ export const CLUSTER: Renderers<ClusterOutputEvent> = {
     note(`${e.node}: failed at step "${e.step}": ${e.message}`),
   ],
   'node.rebuilt': (e) => [note(`${e.node}: ${e.detail}`)],
+  'node.nic': (e) => [note(`warning: ${e.node}: ${e.message}`)],
   'node.waiting': (e) => [row(e.node, 'ready?', e.lastSeen)],
   'node.ready': (e) => [row(e.node, 'Ready', 'the API reports it Ready')],
   'kubeconfig.written': (e) => [

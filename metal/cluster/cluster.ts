@@ -15,7 +15,9 @@
  * buildCluster() is here; its phases are in phases.ts, the run's shared state and events in
  * run.ts, and the readiness wait in ready.ts. The public names are re-exported from here.
  */
+import { readState } from '../provision/state.ts'
 import { CLUSTER_DEFAULTS } from './defaults.ts'
+import { withInstalledNics } from './nic.ts'
 import {
   _connectAndProbe,
   _converge,
@@ -39,7 +41,11 @@ export {
 export { CLUSTER_DEFAULTS }
 
 /** Converges the cluster; resolves with one outcome per machine (never throws for one node). */
-export async function buildCluster(options: ClusterOptions): Promise<NodeOutcome[]> {
+export async function buildCluster(given: ClusterOptions): Promise<NodeOutcome[]> {
+  // Each node's interface is the one its installed system reported (nic.ts), else homelab.yaml's.
+  const { config, warnings } = withInstalledNics(given.config, (await readState(given.stateDir)).machines)
+  const options: ClusterOptions = { ...given, config }
+  for (const [node, message] of warnings) options.events({ type: 'node.nic', node, message })
   const run = _clusterRun(options)
   try {
     await _connectAndProbe(run)

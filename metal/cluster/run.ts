@@ -24,6 +24,8 @@ export type ClusterEvent =
     }
   | { readonly type: 'node.failed'; readonly node: string; readonly step: StepName; readonly message: string }
   | { readonly type: 'node.rebuilt'; readonly node: string; readonly detail: string }
+  /** The node's interface differs from homelab.yaml's `nic` (metal/cluster/nic.ts): which is used, and the fix. */
+  | { readonly type: 'node.nic'; readonly node: string; readonly message: string }
   | { readonly type: 'node.waiting'; readonly node: string; readonly lastSeen: string }
   | { readonly type: 'node.ready'; readonly node: string }
   | { readonly type: 'kubeconfig.written'; readonly path: string; readonly changed: boolean }
