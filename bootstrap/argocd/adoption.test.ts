@@ -21,7 +21,7 @@ import { ensureHelm, ensureKubectl } from '../../lib/toolbox/index.ts'
 import { renderChart } from '../render/helm.ts'
 import { clusterSettings } from '../settings.ts'
 import { type StandinUpstream, startStandinUpstream } from './fixtures/standin-upstream.ts'
-import { INSTALL_DIR, LOCAL_MANIFEST, localResources, renderInstall } from './kustomize.ts'
+import { INSTALL_DIR, renderInstall } from './kustomize.ts'
 import { readUpstream, splitManifest } from './manifest.ts'
 
 const run = promisify(execFile)
@@ -152,27 +152,4 @@ test('upstream.yaml and install/kustomization.yaml pin the same URL, of the pinn
     `https://raw.githubusercontent.com/argoproj/argo-cd/${upstream.version}/manifests/install.yaml`,
   )
   assert.match(upstream.sha256, /^[0-9a-f]{64}$/)
-})
-
-test('localResources() points the pinned URL at the local copy and refuses a kustomization bootstrap could not verify', () => {
-  const f = 'kustomization.yaml'
-  assert.deepEqual(localResources({ resources: [PINNED, 'extra.yaml'] }, PINNED, f), [
-    LOCAL_MANIFEST,
-    'extra.yaml',
-  ])
-  const refused: [unknown, RegExp][] = [
-    [{}, /"resources" is not a list of strings/],
-    [
-      { resources: ['https://example.com/v9/install.yaml'] },
-      /does not list https:\/\/raw\.githubusercontent.*upstream\.yaml/,
-    ],
-    [
-      { resources: [PINNED, 'https://example.com/x.yaml'] },
-      /remote resource "https:\/\/example\.com\/x\.yaml", which no sha256 pins/,
-    ],
-    [{ resources: [PINNED, 'github.com/argoproj/argo-cd//manifests?ref=stable'] }, /remote resource/],
-  ]
-  for (const [k, message] of refused) {
-    assert.throws(() => localResources(k as Record<string, unknown>, PINNED, f), message)
-  }
 })
