@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import { loadConfig } from '../../core/config/load.ts'
+import { generatedFolders } from '../root/discover.ts'
 import { clusterSettings } from '../settings.ts'
 import { chartProblems, validateComponents } from './components.ts'
 
@@ -20,10 +23,30 @@ async function problemsOf(fixture: string) {
   return problems.map((p) => `${p.file}: ${p.message}`)
 }
 
-test('validateComponents() finds no problem in the components as shipped', async () => {
-  const { problems, components } = await validateComponents(repo, await shippedSettings())
-  assert.deepEqual(problems, [])
-  assert.ok(components.length > 0)
+test('validateComponents() renders the own templates of every shipped component with real Helm and finds no problem', async () => {
+  // An empty chart cache: our templates only, whatever a developer fetched into .cache/charts.
+  const chartCache = await mkdtemp(join(tmpdir(), 'chart-cache-'))
+  try {
+    const folders = (await generatedFolders(repo)).filter((f) => f.source === 'chart')
+    const { problems, components, notRendered } = await validateComponents(
+      repo,
+      await shippedSettings(),
+      undefined,
+      {
+        chartCache,
+      },
+    )
+    assert.deepEqual(problems, [])
+    assert.deepEqual(
+      components.map((c) => c.folder.path),
+      folders.map((f) => f.path),
+      'every component rendered',
+    )
+    assert.ok(components.some((c) => c.folder.path === 'bootstrap/root'))
+    for (const { dependency } of notRendered) assert.doesNotMatch(dependency.repository, /^file:/)
+  } finally {
+    await rm(chartCache, { recursive: true, force: true })
+  }
 })
 
 test('validateComponents() accepts a wrapper chart using homelab-lib (fixture good)', async () => {

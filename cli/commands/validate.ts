@@ -25,13 +25,18 @@ export const validate: CommandRun = async (context) => {
   return componentsOk
 }
 
-/** The component folders (docs/gitops.md), checked with the settings from this config: one diagnostic per problem. */
+/**
+ * The component folders (docs/gitops.md), checked with the settings from this config and rendered by
+ * real Helm: one diagnostic per problem, and a warning for each upstream chart left out (not cached).
+ * With --fetch, the pinned upstream archives are downloaded (verified, cached) first.
+ */
 async function validateComponentFolders(
   context: Parameters<CommandRun>[0],
   loaded: NonNullable<Awaited<ReturnType<typeof loadAndReport>>>,
 ): Promise<boolean> {
   const { clusterSettings } = await import('../../bootstrap/settings.ts')
   const { validateComponents } = await import('../../bootstrap/validate/components.ts')
+  const { CHART_CACHE } = await import('../../bootstrap/validate/charts.ts')
   let settings: ReturnType<typeof clusterSettings>
   try {
     settings = clusterSettings(loaded.config, loaded.derived, loaded.config.gitops.seed.url)
@@ -39,7 +44,13 @@ async function validateComponentFolders(
     context.emit({ type: 'error', message: (cause as Error).message })
     return false
   }
-  const { problems } = await validateComponents(context.repoRoot, settings)
+  const fetch = context.values.fetch === true
+  // HOMELAB_CHART_CACHE: another folder for the upstream archives (tests use an empty one).
+  const chartCache = process.env.HOMELAB_CHART_CACHE
+  const { problems, notRendered } = await validateComponents(context.repoRoot, settings, undefined, {
+    fetch,
+    ...(chartCache === undefined || chartCache === '' ? {} : { chartCache }),
+  })
   for (const problem of problems) {
     const located = /^(.*):(\d+)$/.exec(problem.file)
     context.emit({
@@ -50,6 +61,19 @@ async function validateComponentFolders(
       column: located === null ? 0 : 1,
       field: '',
       message: problem.message,
+    })
+  }
+  for (const { folder, dependency } of notRendered) {
+    context.emit({
+      type: 'config.diagnostic',
+      severity: 'warning',
+      file: join(context.repoRoot, folder.path, 'Chart.yaml'),
+      line: 0,
+      column: 0,
+      field: '',
+      message: fetch
+        ? `the upstream chart ${dependency.name} ${dependency.version} was not rendered (its archive could not be fetched: see the error); our templates were`
+        : `the upstream chart ${dependency.name} ${dependency.version} was not rendered (no verified archive in ${chartCache || CHART_CACHE}); our templates were: \`homelab validate --fetch\` downloads it`,
     })
   }
   return problems.length === 0
