@@ -9,9 +9,17 @@ export const COMMANDS: readonly CommandSpec[] = [
     summary: 'check homelab.yaml and print a summary',
     description:
       'Checks the config (syntax, every field, cross-field rules) and prints a summary: machines,\n' +
-      'DHCP mode, control-plane endpoint and the computed load-balancer pool. Then checks every\n' +
-      'component folder with these settings: Chart.yaml pins, the Helm template subset, manifests\n' +
-      'against their schemas, ingress hosts and issuer, unique namespaces. Exit 1 on any error.',
+      'DHCP mode, control-plane endpoint and the computed load-balancer pool. Then renders every\n' +
+      'component folder with these settings by real Helm (the pinned Helm 4, offline) and checks it:\n' +
+      'Chart.yaml pins, manifests against their schemas, ingress hosts and issuer, no Bitnami image,\n' +
+      'unique namespaces. An upstream chart is rendered too when its verified archive is in\n' +
+      '.cache/charts, else a warning says it was not. Exit 1 on any error.',
+    options: { fetch: { type: 'boolean' } },
+    optionHelp: [
+      '      --fetch            [boolean] first download each pinned upstream chart archive from its',
+      "                         repository's index.yaml, verified by the index's sha256 digest (recorded),",
+      '                         into .cache/charts (default: offline, our templates plus cached charts)',
+    ],
     load: async () => (await import('./validate.ts')).validate,
   },
   {
