@@ -11,6 +11,7 @@ import { DEFAULT_HTTP_PORT } from '../pxe/http.ts'
 import { IsoSource } from '../pxe/iso-source.ts'
 import type { MachineDirectory } from '../pxe/machine-directory.ts'
 import { startPxe } from '../pxe/server.ts'
+import { checkUndionly, ipxeDirOf, MOK_MANAGER, UndionlySource } from './boot-files.ts'
 import { InstallTracker } from './follow.ts'
 import { type NetbootOutcome, netbootAgain } from './netboot-again.ts'
 import { type MachineRecord, readState } from './state.ts'
@@ -43,6 +44,11 @@ export interface ProvisionOptions {
   readonly isoPath: string
   readonly reinstall?: readonly string[]
   readonly timeouts?: Partial<StageTimeouts>
+  /**
+   * The folder holding iPXE's undionly.kpxe for BIOS clients (served as bios/undionly.kpxe).
+   * @default HOMELAB_IPXE_DIR, else .cache/ipxe beside homelab.yaml
+   */
+  readonly ipxeDir?: string
   /** Extra kernel arguments for the installer (e.g. console=ttyS0 in the lab). */
   readonly kernelArgs?: string
   readonly events: (event: ProvisionEvent) => void
@@ -223,6 +229,9 @@ async function _serve(
 ) {
   const { config, derived } = options
   const sshPublicKey = await readPublicKey(config, options.configDir)
+  const ipxeDir = ipxeDirOf(options.ipxeDir, options.configDir)
+  const missing = await checkUndionly(ipxeDir, targets)
+  if (missing !== undefined) onBootEvent({ type: 'pxe.warning', service: 'metal', message: missing })
   const iso = await IsoImage.open(options.isoPath)
   const isoSource = new IsoSource(iso)
   try {
@@ -233,7 +242,15 @@ async function _serve(
       directory,
       sources: [
         generated,
-        new AliasSource({ 'uefi/shimx64.efi': TREE.shim, 'uefi/grubx64.efi': TREE.grub }, isoSource),
+        new AliasSource(
+          {
+            'uefi/shimx64.efi': TREE.shim,
+            'uefi/grubx64.efi': TREE.grub,
+            [MOK_MANAGER.served]: MOK_MANAGER.iso,
+          },
+          isoSource,
+        ),
+        new UndionlySource(ipxeDir, onBootEvent),
         new MountedSource('os', isoSource),
       ],
       events: onBootEvent,
