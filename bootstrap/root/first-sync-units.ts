@@ -1,0 +1,145 @@
+/**
+ * The first sync's units read from the repo: the root app's own CRDs (bootstrap/root/Chart.yaml and
+ * values.yaml), then one unit per generated Application in its layer's wave, with the upstream
+ * chart's CRDs and custom resources from bootstrap/root/first-sync.yaml and our own templates'
+ * custom resources rendered here.
+ */
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { parse as parseYaml } from 'yaml'
+import { renderChart } from '../render/helm.ts'
+import type { ClusterSettings } from '../settings.ts'
+import { generateApplications, ROOT_CHART, renderRoot } from './applications.ts'
+import { customKind, parseWave, type RenderedKind, SYNC_WAVE, type SyncUnit } from './first-sync.ts'
+
+export const FIRST_SYNC_FILE = 'bootstrap/root/first-sync.yaml'
+
+export interface FirstSyncInventory {
+  readonly preinstalled: readonly string[]
+  readonly root: { readonly chart: string; readonly provides: readonly string[] }
+  readonly components: Readonly<Record<string, { readonly provides: string[]; readonly renders: string[] }>>
+}
+
+const KIND = /^[a-z0-9.-]+\.[a-z]+\/[A-Z][A-Za-z0-9]*$/
+
+function kinds(value: unknown, field: string): string[] {
+  if (value === undefined || value === null) return []
+  if (!Array.isArray(value) || value.some((k) => typeof k !== 'string' || !KIND.test(k))) {
+    throw new Error(
+      `Cannot read ${FIRST_SYNC_FILE}: ${field} is not a list of group/Kind (e.g. monitoring.coreos.com/ServiceMonitor)`,
+    )
+  }
+  return value as string[]
+}
+
+/** Parses first-sync.yaml; a malformed field is an error naming the file and the field. */
+export function parseInventory(text: string): FirstSyncInventory {
+  const doc = (parseYaml(text) ?? {}) as Record<string, unknown>
+  const root = (doc.root ?? {}) as Record<string, unknown>
+  if (typeof root.chart !== 'string') {
+    throw new Error(
+      `Cannot read ${FIRST_SYNC_FILE}: root.chart is not a chart name: name the root chart's CRD dependency`,
+    )
+  }
+  const components: Record<string, { provides: string[]; renders: string[] }> = {}
+  for (const [path, entry] of Object.entries((doc.components ?? {}) as Record<string, unknown>)) {
+    const e = (entry ?? {}) as Record<string, unknown>
+    components[path] = {
+      provides: kinds(e.provides, `components["${path}"].provides`),
+      renders: kinds(e.renders, `components["${path}"].renders`),
+    }
+  }
+  return {
+    preinstalled: kinds(doc.preinstalled, 'preinstalled'),
+    root: { chart: root.chart, provides: kinds(root.provides, 'root.provides') },
+    components,
+  }
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: manifests and values are read field by field
+type Doc = Record<string, any>
+
+/** The root app's CRD unit: its dependency must be in Chart.yaml; its wave comes from values.yaml. */
+async function rootUnit(
+  repoRoot: string,
+  inventory: FirstSyncInventory,
+  problems: string[],
+): Promise<SyncUnit> {
+  const chart = parseYaml(await readFile(join(repoRoot, ROOT_CHART, 'Chart.yaml'), 'utf8')) as Doc
+  if (!(chart.dependencies ?? []).some((d: Doc) => d?.name === inventory.root.chart)) {
+    problems.push(
+      `${ROOT_CHART}/Chart.yaml: no dependency "${inventory.root.chart}", which ${FIRST_SYNC_FILE} says installs the root app's CRDs: add it`,
+    )
+  }
+  const values = parseYaml(await readFile(join(repoRoot, ROOT_CHART, 'values.yaml'), 'utf8')) as Doc
+  const raw = values?.[inventory.root.chart]?.crds?.annotations?.[SYNC_WAVE]
+  const wave = parseWave(raw)
+  if (wave === undefined) {
+    problems.push(
+      `${ROOT_CHART}/values.yaml: ${inventory.root.chart}.crds.annotations["${SYNC_WAVE}"] is not an integer`,
+    )
+  }
+  return {
+    name: `${ROOT_CHART} (${inventory.root.chart})`,
+    wave: wave ?? 0,
+    provides: inventory.root.provides,
+    renders: [],
+  }
+}
+
+/** Our own templates' custom resources, with their in-app waves. */
+async function ownKinds(repoRoot: string, path: string, settings: ClusterSettings): Promise<RenderedKind[]> {
+  const rendered = await renderChart(join(repoRoot, path), { global: { homelab: settings } })
+  const out: RenderedKind[] = []
+  for (const { manifest, template } of rendered) {
+    const kind = customKind(manifest)
+    if (kind === undefined) continue
+    const wave = parseWave((manifest as Doc).metadata?.annotations?.[SYNC_WAVE])
+    out.push({ kind, template, ...(wave === undefined ? {} : { wave }) })
+  }
+  return out
+}
+
+export interface FirstSyncPlan {
+  readonly units: SyncUnit[]
+  readonly preinstalled: readonly string[]
+  /** Problems reading the repo: entries missing from or stale in first-sync.yaml, a bad root wave. */
+  readonly problems: string[]
+}
+
+/** The units of the first sync for the repo as it is, with the problems met while reading it. */
+export async function firstSyncUnits(repoRoot: string, settings: ClusterSettings): Promise<FirstSyncPlan> {
+  const inventory = parseInventory(await readFile(join(repoRoot, FIRST_SYNC_FILE), 'utf8'))
+  const problems: string[] = []
+  const units: SyncUnit[] = [await rootUnit(repoRoot, inventory, problems)]
+  const layerWaves = new Map<string, number>()
+  for (const { manifest } of await renderRoot(repoRoot, settings)) {
+    const set = manifest as Doc
+    if (set.kind === 'ApplicationSet')
+      layerWaves.set(set.metadata.name, parseWave(set.metadata.annotations?.[SYNC_WAVE]) ?? 0)
+  }
+  const apps = await generateApplications(repoRoot, settings)
+  for (const app of apps) {
+    const entry = inventory.components[app.path]
+    if (entry === undefined) {
+      problems.push(
+        `${FIRST_SYNC_FILE}: no entry for "${app.path}": add the CRDs its upstream chart installs (provides) and the custom resources it renders (renders)`,
+      )
+    }
+    units.push({
+      name: app.path,
+      wave: layerWaves.get(app.layer) ?? 0,
+      provides: entry?.provides ?? [],
+      renders: [
+        ...(entry?.renders ?? []).map((kind) => ({ kind })),
+        ...(await ownKinds(repoRoot, app.path, settings)),
+      ],
+    })
+  }
+  for (const path of Object.keys(inventory.components)) {
+    if (!apps.some((a) => a.path === path)) {
+      problems.push(`${FIRST_SYNC_FILE}: "${path}" is not a generated Application: remove its entry`)
+    }
+  }
+  return { units, preinstalled: inventory.preinstalled, problems }
+}
