@@ -67,6 +67,21 @@ export type BootEvent =
       readonly error?: string
     }
   | {
+      /**
+       * A file still transferring moved on (at most one per DEFAULT_PROGRESS_MS per transfer):
+       * what the stall watchdog sees during a long download.
+       */
+      readonly type: 'transfer.progress'
+      readonly protocol: 'http' | 'tftp'
+      readonly client: string
+      readonly machine?: string
+      readonly file: string
+      /** Bytes sent so far (TFTP: acknowledged). */
+      readonly bytes: number
+      /** Bytes the transfer sends in all (the range, for HTTP). */
+      readonly size: number
+    }
+  | {
       readonly type: 'http.served'
       readonly client: string
       readonly machine?: string

@@ -126,7 +126,8 @@ async function _readChunk(
  * Writes bytes [start, end] of `file` to `res`. Chunks are read ahead while earlier ones are being
  * written (prefetch), at most `readAhead` buffers exist per download (backpressure: a stalled client
  * stalls the reads), and a buffer is reused only after its write completed (the socket may still
- * reference it until then). `sent.bytes` counts bytes handed to the kernel. Rejects with
+ * reference it until then). `sent.bytes` counts bytes handed to the kernel (`sent.onSent` is called
+ * after each count, for progress events). Rejects with
  * DownloadAborted when the connection closes, and with an Error when the file is shorter than said.
  */
 export async function sendRange(
@@ -136,7 +137,7 @@ export async function sendRange(
   end: number,
   pool: BufferPool,
   readAhead: number,
-  sent: { bytes: number },
+  sent: { bytes: number; readonly onSent?: () => void },
 ): Promise<void> {
   const buffers = new _Buffers(pool, readAhead, end + 1 - start, res.destroyed)
   const onClose = (): void => buffers.close()
@@ -159,6 +160,7 @@ export async function sendRange(
         if (err) return // the connection is gone; the buffer may still be referenced: drop it
         sent.bytes += length
         buffers.release(buffer)
+        sent.onSent?.()
       })
       // No wait for 'drain' here: the buffer pool is the backpressure. While `readAhead` buffers
       // are queued or being read, acquire() waits for a write to complete; keeping the next

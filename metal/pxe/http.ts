@@ -21,6 +21,7 @@
 
 import { createServer, type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { type Clock, systemClock } from './clock.ts'
 import type { BootEventSink } from './events.ts'
 import type { FileSource, Requester, ServedFile } from './files.ts'
 import {
@@ -44,6 +45,7 @@ import {
 import { BufferPool, DownloadAborted, sendRange } from './http-stream.ts'
 import type { MachineDirectory } from './machine-directory.ts'
 import { PXE_PORTS } from './ports.ts'
+import { DEFAULT_PROGRESS_MS, ProgressThrottle } from './transfer-progress.ts'
 
 // These names moved to http-request.ts and http-report.ts; they stay importable from here.
 export {
@@ -101,6 +103,10 @@ export interface HttpOptions {
   readonly maxLogBytes?: number
   /** @default DEFAULT_IDLE_TIMEOUT_MS */
   readonly idleTimeoutMs?: number
+  /** Time for 'transfer.progress' throttling (injectable for tests). @default systemClock */
+  readonly clock?: Clock
+  /** At most one 'transfer.progress' per download per this many ms of `clock`. @default DEFAULT_PROGRESS_MS */
+  readonly progressMs?: number
 }
 
 export interface HttpServer {
@@ -132,6 +138,8 @@ interface _Context {
   readonly maxPathLength: number
   readonly maxReportBytes: number
   readonly maxLogBytes: number
+  readonly clock: Clock
+  readonly progressMs: number
 }
 
 function _checkOptions(options: HttpOptions): void {
@@ -142,6 +150,7 @@ function _checkOptions(options: HttpOptions): void {
   _checkInteger('maxReportBytes', options.maxReportBytes, 0, 1024 * 1024)
   _checkInteger('maxLogBytes', options.maxLogBytes, 0, 1024 * 1024)
   _checkInteger('idleTimeoutMs', options.idleTimeoutMs, 0, 2 ** 31 - 1)
+  _checkInteger('progressMs', options.progressMs, 0, 2 ** 31 - 1)
   if (typeof options.files?.open !== 'function') {
     throw new TypeError('Cannot serve HTTP: option "files" must be a FileSource (an object with open())')
   }
@@ -209,7 +218,7 @@ async function _serveFile(
   res: ServerResponse,
   path: string,
   requester: Requester,
-  sent: { bytes: number },
+  sent: { bytes: number; onSent?: () => void },
 ): Promise<void> {
   const who = requester.machine === undefined ? requester.ip : `${requester.machine} (${requester.ip})`
   let file: ServedFile | undefined
@@ -231,6 +240,20 @@ async function _serveFile(
   try {
     const range = _writeFileHead(ctx, req, res, path, file.size)
     if (range === undefined) return
+    const throttle = new ProgressThrottle(ctx.clock, ctx.progressMs)
+    const size = range.end - range.start + 1
+    sent.onSent = () => {
+      if (sent.bytes >= size || !throttle.due(sent.bytes)) return // the end is 'http.served'
+      ctx.emit({
+        type: 'transfer.progress',
+        protocol: 'http',
+        client: requester.ip,
+        ...(requester.machine === undefined ? {} : { machine: requester.machine }),
+        file: path,
+        bytes: sent.bytes,
+        size,
+      })
+    }
     try {
       await sendRange(res, file, range.start, range.end, ctx.pool, ctx.readAhead, sent)
     } catch (cause) {
@@ -293,7 +316,7 @@ async function _handle(ctx: _Context, req: IncomingMessage, res: ServerResponse)
   const started = performance.now()
   const ip = clientIp(req.socket.remoteAddress)
   const machine = ctx.machines?.byIp(ip)?.name
-  const sent = { bytes: 0 }
+  const sent: { bytes: number; onSent?: () => void } = { bytes: 0 }
   let shownPath = (req.url ?? '').split('?')[0]?.slice(0, 256) ?? ''
   res.once('close', () => {
     ctx.emit({
@@ -352,6 +375,8 @@ export async function serveHttp(options: HttpOptions): Promise<HttpServer> {
     maxPathLength: options.maxPathLength ?? DEFAULT_MAX_PATH_LENGTH,
     maxReportBytes: options.maxReportBytes ?? DEFAULT_MAX_REPORT_BYTES,
     maxLogBytes: options.maxLogBytes ?? DEFAULT_MAX_LOG_BYTES,
+    clock: options.clock ?? systemClock,
+    progressMs: options.progressMs ?? DEFAULT_PROGRESS_MS,
   }
   const running = new Set<Promise<void>>()
   const server = createServer((req, res) => {

@@ -36,6 +36,12 @@ function stageOf(event: BootEvent): Stage | undefined {
     case 'tftp.start':
     case 'tftp.end':
       return KERNEL_FILE.test(event.file) ? 'kernel' : 'boot-loader'
+    case 'transfer.progress':
+      return KERNEL_FILE.test(event.file)
+        ? 'kernel'
+        : event.protocol === 'tftp' || /\.(efi|0|ipxe|kpxe)$|grub/i.test(event.file)
+          ? 'boot-loader'
+          : 'installer'
     case 'http.served':
       if (event.path.startsWith('/report/')) return undefined
       return KERNEL_FILE.test(event.path)
@@ -60,6 +66,8 @@ function describe(event: BootEvent): string {
       return event.ok
         ? `TFTP ${event.file} sent (${event.bytes} bytes in ${event.ms} ms)`
         : `TFTP ${event.file} failed: ${event.error ?? 'unknown error'}`
+    case 'transfer.progress':
+      return `${event.protocol.toUpperCase()} ${event.file}: ${_mib(event.bytes)} of ${_mib(event.size)} MiB sent`
     case 'http.served':
       return `HTTP ${event.method} ${event.path} ${event.status} (${event.bytes} bytes in ${event.ms} ms)`
     case 'install.report':
@@ -67,6 +75,10 @@ function describe(event: BootEvent): string {
     default:
       return event.type
   }
+}
+
+function _mib(bytes: number): string {
+  return (bytes / 2 ** 20).toFixed(1)
 }
 
 function machineOf(event: BootEvent): string | undefined {

@@ -19,12 +19,15 @@ import {
 import type { Clock, ClockTimer } from './clock.ts'
 import type { BootEvent } from './events.ts'
 import type { ServedFile } from './files.ts'
+import { ProgressThrottle } from './transfer-progress.ts'
 
 /** What a transfer needs from its server. */
 export interface TransferHost {
   /** The address the server listens on: transfers answer from it ('0.0.0.0': the kernel picks). */
   readonly bindAddress: string
   readonly clock: Clock
+  /** At most one 'transfer.progress' per transfer per this many ms of `clock`. */
+  readonly progressMs: number
   /** Retransmissions of the same packet before the transfer is given up. */
   readonly retries: number
   emit(event: BootEvent): void
@@ -112,6 +115,7 @@ export class Transfer {
   /** The window waits for a chunk being read. */
   private stalled = false
   private finished: Promise<void> | undefined
+  private readonly throttle: ProgressThrottle
 
   constructor(
     server: TransferHost,
@@ -131,6 +135,7 @@ export class Transfer {
     this.interval = n.timeoutMs
     this.oack = n.oack
     this.started = started
+    this.throttle = new ProgressThrottle(server.clock, server.progressMs)
     this.size = file.size
     this.lastBlock = Math.floor(this.size / this.blksize) + 1
     this.phase = this.oack === undefined ? Phase.Data : Phase.Oack
@@ -320,6 +325,7 @@ export class Transfer {
     }
     if (this.acked < this.next - 1) this.next = this.acked + 1
     this.progressed()
+    this.reportProgress()
     if (Math.floor(this.acked / this.perChunk) !== previousChunk) this.prefetch()
     this.sendWindow()
   }
@@ -333,6 +339,22 @@ export class Transfer {
     }
     this.interval = this.timeoutMs
     this.rearm()
+  }
+
+  /** A 'transfer.progress' with the bytes acknowledged so far, when the throttle says one is due. */
+  private reportProgress(): void {
+    const bytes = Math.min(this.size, this.acked * this.blksize)
+    if (!this.throttle.due(bytes)) return
+    const { client } = this
+    this.server.emit({
+      type: 'transfer.progress',
+      protocol: 'tftp',
+      client: client.ip,
+      ...(client.machine === undefined ? {} : { machine: client.machine }),
+      file: this.path,
+      bytes,
+      size: this.size,
+    })
   }
 
   private rearm(): void {

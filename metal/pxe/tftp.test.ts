@@ -227,6 +227,30 @@ test('serveTftp() serves a file lock-step without options, from a new TID, and r
   })
 })
 
+test('serveTftp() reports transfer.progress with the bytes acknowledged, at most once per progressMs of its clock', async () => {
+  await withServer({ progressMs: 500 }, async ({ server, client, log, clock }) => {
+    client.rrq(server.port, 'small.bin')
+    const d1 = await expectData(client, 1)
+    client.ack(d1.port, 1) // at once: no progress event yet
+    await expectData(client, 2)
+    clock.advance(600) // below the 1000 ms retransmission timeout
+    client.ack(d1.port, 2)
+    await expectData(client, 3)
+    client.ack(d1.port, 3) // the end is tftp.end, not progress
+    await log.until('tftp.end')
+    assert.deepEqual(log.of('transfer.progress'), [
+      {
+        type: 'transfer.progress',
+        protocol: 'tftp',
+        client: '127.0.0.1',
+        file: 'small.bin',
+        bytes: 1024,
+        size: 1300,
+      },
+    ])
+  })
+})
+
 test('serveTftp() ends a file that fills its last block with an empty DATA, and serves an empty file', async () => {
   await withServer({}, async (rig) => {
     const { server, client, log, clock } = rig

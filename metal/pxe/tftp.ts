@@ -50,6 +50,7 @@ import { type FileSource, normalizePath, PathError, type Requester, type ServedF
 import type { MachineDirectory } from './machine-directory.ts'
 import { PXE_PORTS } from './ports.ts'
 import { type Client, describe, Transfer, WireMessage } from './tftp-transfer.ts'
+import { DEFAULT_PROGRESS_MS } from './transfer-progress.ts'
 
 export interface TftpServerOptions {
   /** What is served. Nothing outside it ever is. */
@@ -76,6 +77,8 @@ export interface TftpServerOptions {
   readonly machines?: MachineDirectory
   /** Time for retransmission timers and event durations (tests pass a ManualClock). @default systemClock */
   readonly clock?: Clock
+  /** At most one 'transfer.progress' per transfer per this many ms of `clock`. @default DEFAULT_PROGRESS_MS */
+  readonly progressMs?: number
 }
 
 export const TFTP_DEFAULTS = {
@@ -88,6 +91,7 @@ export const TFTP_DEFAULTS = {
   timeoutMs: 1000,
   retries: 5,
   clock: systemClock,
+  progressMs: DEFAULT_PROGRESS_MS,
 } as const
 
 export interface TftpServer {
@@ -151,6 +155,7 @@ class Server implements TftpServer {
   readonly retries: number
   readonly machines: MachineDirectory | undefined
   readonly clock: Clock
+  readonly progressMs: number
   readonly emit: Emit
   /** Transfers by client "ip:port", including those still opening their file. */
   readonly transfers = new Map<string, Transfer | 'opening'>()
@@ -188,6 +193,12 @@ class Server implements TftpServer {
     this.retries = checkOption('retries', options.retries ?? TFTP_DEFAULTS.retries, 0, 100)
     this.machines = options.machines
     this.clock = options.clock ?? TFTP_DEFAULTS.clock
+    this.progressMs = checkOption(
+      'progressMs',
+      options.progressMs ?? TFTP_DEFAULTS.progressMs,
+      0,
+      2 ** 31 - 1,
+    )
     const sink = options.events
     this.emit = (event) => {
       if (sink === undefined) return
