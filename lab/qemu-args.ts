@@ -42,6 +42,17 @@ export interface VmOptions {
    * @default DEFAULT_ACCEL (env HOMELAB_QEMU_ACCEL, else 'tcg')
    */
   readonly accel?: 'tcg' | 'kvm'
+  /**
+   * A raw disk image, attached as a virtio disk (the guest's `vda`). With a disk the NIC gets no
+   * `bootindex`: OVMF reorders BootOrder to QEMU's bootindex list on every boot, which would undo
+   * an installed system's own entry (real firmware keeps BootOrder as the OS left it).
+   */
+  readonly disk?: string
+  /**
+   * What a guest reboot does: `exit` ends QEMU (`-no-reboot`: a clean end-of-test signal), `reset`
+   * restarts the machine in the same process, with the same disk and UEFI variables. @default 'exit'
+   */
+  readonly reboot?: 'exit' | 'reset'
   /** Extra QEMU arguments, appended last. */
   readonly extraArgs?: readonly string[]
 }
@@ -85,7 +96,7 @@ export function qemuArgs(
     '-smp',
     '1',
     '-nographic',
-    '-no-reboot',
+    ...((options.reboot ?? 'exit') === 'exit' ? ['-no-reboot'] : []),
     '-monitor',
     'none',
     '-serial',
@@ -108,13 +119,14 @@ export function qemuArgs(
       ? ''
       : `,romfile=${rom === 'none' ? '' : `${QEMU_FILES.ipxeDir}/${firmware === 'bios' ? 'pxe' : 'efi'}-${nic}.rom`}`
   const device = nic === 'virtio' ? 'virtio-net-pci' : 'e1000'
-  const bootIndex = options.boot.kind === 'network' ? ',bootindex=1' : ''
+  const bootIndex = options.boot.kind === 'network' && options.disk === undefined ? ',bootindex=1' : ''
   args.push(
     '-netdev',
     `tap,id=n0,ifname=${paths.tap},script=no,downscript=no`,
     '-device',
     `${device},netdev=n0,mac=${options.mac}${romfile}${bootIndex}`,
   )
+  if (options.disk !== undefined) args.push('-drive', `file=${options.disk},format=raw,if=virtio`)
   const boot = options.boot
   if (boot.kind === 'cdrom') {
     args.push('-drive', `file=${boot.iso},media=cdrom,readonly=on`, '-boot', 'd')

@@ -14,7 +14,7 @@
  * Needs qemu-system-x86 (qemu-system-x86_64), ovmf (UEFI firmware) and ipxe-qemu (NIC option ROMs).
  * Uses TCG (software emulation: a UEFI boot to a running kernel takes ~30 s); HOMELAB_QEMU_ACCEL=kvm opts in to KVM.
  */
-import { copyFile, mkdtemp, readFile, rm } from 'node:fs/promises'
+import { copyFile, mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { ovmfVarsTemplate, qemuArgs, type VmOptions } from '../lab/qemu-args.ts'
@@ -50,15 +50,27 @@ export interface Vm {
 
 const tapCounters = new WeakMap<TestNet, number>()
 
+export interface StartVmOptions extends Omit<VmOptions, 'disk'> {
+  /** A blank virtio disk of this size (the guest's vda), kept until stop(). */
+  readonly diskMb?: number
+}
+
 /** Starts a VM whose NIC is on the net's bridge. The QEMU process is tracked by the net. */
-export async function startVm(net: TestNet, options: VmOptions): Promise<Vm> {
+export async function startVm(net: TestNet, options: StartVmOptions): Promise<Vm> {
   const n = tapCounters.get(net) ?? 0
   tapCounters.set(net, n + 1)
   const tap = `tap${n}`
   const dir = await mkdtemp(join(tmpdir(), 'hl-vm-'))
   const consolePath = join(dir, 'console.log')
   let varsPath: string | undefined
+  let disk: string | undefined
   try {
+    if (options.diskMb !== undefined) {
+      // A sparse raw disk in the VM's temp folder: it lives as long as this QEMU process.
+      disk = join(dir, 'disk.img')
+      await writeFile(disk, '')
+      await truncate(disk, options.diskMb * 1024 * 1024)
+    }
     const template = ovmfVarsTemplate(options.firmware ?? 'uefi')
     if (template !== undefined) {
       varsPath = join(dir, 'OVMF_VARS.fd')
@@ -71,7 +83,10 @@ export async function startVm(net: TestNet, options: VmOptions): Promise<Vm> {
     await rm(dir, { recursive: true, force: true })
     throw cause
   }
-  const args = qemuArgs(options, { tap, consolePath, ...(varsPath === undefined ? {} : { varsPath }) })
+  const args = qemuArgs(
+    { ...options, ...(disk === undefined ? {} : { disk }) },
+    { tap, consolePath, ...(varsPath === undefined ? {} : { varsPath }) },
+  )
   let proc: NsProcess
   try {
     proc = net.spawnIn(net.switchNs, ['qemu-system-x86_64', ...args])

@@ -4,14 +4,17 @@
  * cannot be downloaded there). See docs/testos.md.
  *
  *   EFI/BOOT/BOOTX64.EFI         shim (shim-signed: shimx64.efi.signed)
- *   EFI/BOOT/grubx64.efi         GRUB netboot image (grub-efi-amd64-signed: grubnetx64.efi.signed)
+ *   EFI/BOOT/mmx64.efi           shim's MokManager (shim-helpers-amd64-signed: mmx64.efi.signed)
+ *   EFI/BOOT/grubx64.efi         GRUB netboot image: Fedora-like (grub-mkimage, with http) in
+ *                                homelab-testos.iso; Debian's signed grubnetx64.efi in
+ *                                homelab-testos-signed.iso (Secure Boot). See grub.ts.
  *   EFI/BOOT/grub.cfg            a menu entry booting the kernel below
  *   images/pxeboot/vmlinuz       the signed Debian kernel
  *   images/pxeboot/initrd.img    busybox + dropbear + virtio modules + init.sh
  *   .treeinfo                    productmd-style INI naming the homelab test OS
  *   HOMELAB-TEST-OS              marker file
  *
- *   tools/node24 lab/testos/build.ts        builds .cache/testos/homelab-testos.iso
+ *   tools/node24 lab/testos/build.ts        builds .cache/testos/homelab-testos{,-signed}.iso
  *
  * Rebuilds only when an input changed (a SHA-256 over the .deb names and this folder's sources).
  */
@@ -22,17 +25,30 @@ import { gzipSync } from 'node:zlib'
 import { CpioArchive } from './cpio.ts'
 import { ElfFile, moduleDepends } from './elf.ts'
 import { _run, type FetchedPackages, fetchTestOsPackages, withCacheLock } from './fetch.ts'
+import { buildFedoraLikeGrub, type TestOsGrub, testOsGrubFromEnv } from './grub.ts'
 import { KERNEL_MODULES, LIBRARY_DIRS, LIBRARY_PACKAGES, PACKAGE_FILES } from './packages.ts'
 
 /** The name the test OS gives itself everywhere (banner, .treeinfo, marker, os-release). */
 export const TESTOS_NAME = 'homelab TEST OS (not Fedora)'
 export const TESTOS_VERSION = '1'
 export const ISO_NAME = 'homelab-testos.iso'
+/** The Secure Boot flavour: Debian's signed netboot GRUB instead of the Fedora-like one. */
+export const SIGNED_ISO_NAME = 'homelab-testos-signed.iso'
 export const VOLUME_ID = 'HOMELAB-TESTOS'
 export const MARKER = 'HOMELAB-TEST-OS'
 
 /** Inputs read from this folder: any change to them rebuilds. */
-const SOURCES = ['build.ts', 'cpio.ts', 'elf.ts', 'packages.ts', 'init.sh', 'udhcpc.sh']
+const SOURCES = [
+  'build.ts',
+  'cpio.ts',
+  'elf.ts',
+  'grub.ts',
+  'packages.ts',
+  'init.sh',
+  'install.sh',
+  'udhcpc.sh',
+  'curl.sh',
+]
 
 export interface BuildOptions {
   /** The cache folder (e.g. `<repo>/.cache`): debs/ and testos/ are made in it. */
@@ -41,14 +57,22 @@ export interface BuildOptions {
   readonly progress?: (message: string) => void
   /** Build even when the inputs have not changed. @default false */
   readonly force?: boolean
+  /**
+   * Which ISO `isoPath` names: `fedora-like` (GRUB with http, the default) or `signed` (Debian's
+   * signed GRUB, for Secure Boot). Both are always built. @default HOMELAB_TESTOS_GRUB, else fedora-like
+   */
+  readonly grub?: TestOsGrub
 }
 
 export interface TestOs {
+  /** The ISO of the flavour asked for (options.grub). */
   readonly isoPath: string
+  /** Both flavours. */
+  readonly isoPaths: Readonly<Record<TestOsGrub, string>>
   /** The kernel and initramfs, also outside the ISO (for QEMU's -kernel/-initrd). */
   readonly kernelPath: string
   readonly initrdPath: string
-  /** The folder the ISO was made from (Fedora's layout). */
+  /** The folder the default ISO was made from (Fedora's layout). */
   readonly treeDir: string
   readonly kernelRelease: string
   /** SHA-256 of the inputs. */
@@ -143,8 +167,11 @@ async function _buildInitramfs(fetched: FetchedPackages): Promise<Buffer> {
   _skeleton(a)
   a.file('init', await readFile(join(import.meta.dirname, 'init.sh')), 0o755)
   a.file('etc/testos/udhcpc.sh', await readFile(join(import.meta.dirname, 'udhcpc.sh')), 0o755)
+  a.file('etc/testos/install.sh', await readFile(join(import.meta.dirname, 'install.sh')), 0o644)
   await _busybox(a, fetched)
-  await _dropbear(a, fetched)
+  // The kickstart's scripts call curl: a stand-in on top of busybox wget (after busybox's symlinks).
+  a.file('usr/bin/curl', await readFile(join(import.meta.dirname, 'curl.sh')), 0o755)
+  await _dynamicTools(a, fetched)
   await _nicModules(a, fetched)
   for (const [path, text, mode] of identityFiles()) a.file(path, text, mode)
   return gzipSync(a.toBuffer(), { level: 9 })
@@ -178,16 +205,17 @@ async function _busybox(a: CpioArchive, fetched: FetchedPackages): Promise<void>
   const busybox = join(_rootOf(fetched, PACKAGE_FILES.busybox.pkg), PACKAGE_FILES.busybox.path)
   a.file('bin/busybox', await readFile(busybox), 0o755)
   for (const applet of (await _run(busybox, ['--list-full'])).split('\n').filter(Boolean)) {
-    if (applet === 'bin/busybox' || applet === 'linuxrc' || a.has(applet)) continue
+    if (applet === 'bin/busybox' || applet === 'linuxrc' || applet === 'usr/bin/curl' || a.has(applet))
+      continue
     a.symlink(applet, '/bin/busybox')
   }
 }
 
-/** dropbear, dropbearkey, the loader and the libraries they need. */
-async function _dropbear(a: CpioArchive, fetched: FetchedPackages): Promise<void> {
+/** dropbear, dropbearkey, efibootmgr, the loader and the libraries they need. */
+async function _dynamicTools(a: CpioArchive, fetched: FetchedPackages): Promise<void> {
   const libDirs = LIBRARY_PACKAGES.flatMap((pkg) => LIBRARY_DIRS.map((d) => join(_rootOf(fetched, pkg), d)))
   const libs = new Map<string, string>()
-  for (const tool of [PACKAGE_FILES.dropbear, PACKAGE_FILES.dropbearkey]) {
+  for (const tool of [PACKAGE_FILES.dropbear, PACKAGE_FILES.dropbearkey, PACKAGE_FILES.efibootmgr]) {
     const path = join(_rootOf(fetched, tool.pkg), tool.path)
     a.file(tool.path, await readFile(path), 0o755)
     for (const [soname, file] of await sharedLibraries(path, libDirs)) libs.set(soname, file)
@@ -298,8 +326,10 @@ export async function buildTestOs(options: BuildOptions): Promise<TestOs> {
   return withCacheLock(options.cacheDir, async () => {
     const fetched = await fetchTestOsPackages({ cacheDir: options.cacheDir, progress })
     const inputHash = await _inputHash(fetched)
+    const isoPaths = { 'fedora-like': join(outDir, ISO_NAME), signed: join(outDir, SIGNED_ISO_NAME) }
     const result = {
-      isoPath: join(outDir, ISO_NAME),
+      isoPath: isoPaths[options.grub ?? testOsGrubFromEnv()],
+      isoPaths,
       treeDir: join(outDir, 'tree'),
       kernelPath: join(outDir, 'tree/images/pxeboot/vmlinuz'),
       initrdPath: join(outDir, 'tree/images/pxeboot/initrd.img'),
@@ -307,12 +337,17 @@ export async function buildTestOs(options: BuildOptions): Promise<TestOs> {
       inputHash,
     }
     const stampPath = join(outDir, 'build.json')
-    if (!options.force && (await _upToDate(result.isoPath, stampPath, inputHash)))
+    if (!options.force && (await _upToDate(Object.values(isoPaths), stampPath, inputHash)))
       return { ...result, built: false }
     progress(`building the test OS (kernel ${fetched.kernelRelease})`)
-    const initrd = await _writeTree(result.treeDir, fetched)
-    progress(`xorriso -> ${relative(process.cwd(), result.isoPath)}`)
-    await _makeIso(result.treeDir, result.isoPath)
+    const initrd = await _writeTree(result.treeDir, fetched, 'fedora-like')
+    progress(`xorriso -> ${relative(process.cwd(), isoPaths['fedora-like'])}`)
+    await _makeIso(result.treeDir, isoPaths['fedora-like'])
+    const signedTree = join(outDir, 'tree-signed')
+    await _writeTree(signedTree, fetched, 'signed', initrd)
+    progress(`xorriso -> ${relative(process.cwd(), isoPaths.signed)}`)
+    await _makeIso(signedTree, isoPaths.signed)
+    await rm(signedTree, { recursive: true, force: true })
     await writeFile(
       stampPath,
       `${JSON.stringify({ inputHash, kernel: fetched.kernelPackage, initrdBytes: initrd.length }, null, 2)}\n`,
@@ -321,18 +356,29 @@ export async function buildTestOs(options: BuildOptions): Promise<TestOs> {
   })
 }
 
-/** True when the ISO is there and was built from these inputs. */
-async function _upToDate(isoPath: string, stampPath: string, inputHash: string): Promise<boolean> {
+/** True when the ISOs are there and were built from these inputs. */
+async function _upToDate(isoPaths: string[], stampPath: string, inputHash: string): Promise<boolean> {
   const stamp = await readFile(stampPath, 'utf8').catch(() => '')
-  const present = await stat(isoPath).then(
-    () => true,
-    () => false,
-  )
-  return present && stamp.includes(`"inputHash": "${inputHash}"`)
+  for (const isoPath of isoPaths) {
+    const present = await stat(isoPath).then(
+      () => true,
+      () => false,
+    )
+    if (!present) return false
+  }
+  return stamp.includes(`"inputHash": "${inputHash}"`)
 }
 
-/** The ISO's tree, made afresh: boot loaders, kernel, initramfs, .treeinfo, the marker. Returns the initramfs. */
-async function _writeTree(treeDir: string, fetched: FetchedPackages): Promise<Buffer> {
+/**
+ * An ISO's tree, made afresh: boot loaders (the GRUB of the flavour), kernel, initramfs (built, or
+ * the one given: both flavours carry the same), .treeinfo, the marker. Returns the initramfs.
+ */
+async function _writeTree(
+  treeDir: string,
+  fetched: FetchedPackages,
+  grub: TestOsGrub,
+  builtInitrd?: Buffer,
+): Promise<Buffer> {
   await rm(treeDir, { recursive: true, force: true })
   await mkdir(treeDir, { recursive: true })
   const put = async (path: string, data: Uint8Array | string): Promise<void> => {
@@ -341,12 +387,14 @@ async function _writeTree(treeDir: string, fetched: FetchedPackages): Promise<Bu
   }
   const pkgFile = (f: { pkg: string; path: string }): string => join(_rootOf(fetched, f.pkg), f.path)
   await put('EFI/BOOT/BOOTX64.EFI', await readFile(pkgFile(PACKAGE_FILES.shim)))
-  await put('EFI/BOOT/grubx64.efi', await readFile(pkgFile(PACKAGE_FILES.grub)))
+  await put('EFI/BOOT/mmx64.efi', await readFile(pkgFile(PACKAGE_FILES.mokManager)))
+  if (grub === 'signed') await put('EFI/BOOT/grubx64.efi', await readFile(pkgFile(PACKAGE_FILES.grub)))
+  else await buildFedoraLikeGrub(fetched, join(treeDir, 'EFI/BOOT/grubx64.efi'))
   await put('EFI/BOOT/grub.cfg', _grubConfig())
   const kernelRoot = fetched.packages[fetched.kernelPackage]?.root as string
   const kernel = await readFile(join(kernelRoot, 'boot', `vmlinuz-${fetched.kernelRelease}`))
   await put('images/pxeboot/vmlinuz', kernel)
-  const initrd = await _buildInitramfs(fetched)
+  const initrd = builtInitrd ?? (await _buildInitramfs(fetched))
   await put('images/pxeboot/initrd.img', initrd)
   await put(
     '.treeinfo',
