@@ -2,12 +2,14 @@
  * The first sync's units read from the repo: the root app's own CRDs (bootstrap/root/Chart.yaml and
  * values.yaml), then one unit per generated Application in its layer's wave, with the upstream
  * chart's CRDs and custom resources from bootstrap/root/first-sync.yaml and our own templates'
- * custom resources rendered here.
+ * custom resources rendered here. When the caller has the verified archives of a component's
+ * upstream charts (`archive`, e.g. the cache of `homelab validate --fetch`), the component is
+ * rendered whole and its first-sync.yaml entry is checked against that render.
  */
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { parse as parseYaml } from 'yaml'
-import { renderChart } from '../render/helm.ts'
+import { type HelmRenderOptions, helmTemplate, type RenderedManifest } from '../render/helm.ts'
 import type { ClusterSettings } from '../settings.ts'
 import { generateApplications, ROOT_CHART, renderRoot } from './applications.ts'
 import { customKind, parseWave, type RenderedKind, SYNC_WAVE, type SyncUnit } from './first-sync.ts'
@@ -87,17 +89,69 @@ async function rootUnit(
   }
 }
 
-/** Our own templates' custom resources, with their in-app waves. */
-async function ownKinds(repoRoot: string, path: string, settings: ClusterSettings): Promise<RenderedKind[]> {
-  const rendered = await renderChart(join(repoRoot, path), { global: { homelab: settings } })
-  const out: RenderedKind[] = []
-  for (const { manifest, template } of rendered) {
-    const kind = customKind(manifest)
+/** What a render holds: CRDs (`group/Kind`), and custom resources of our templates and of upstream charts. */
+interface RenderedKinds {
+  readonly crds: string[]
+  readonly own: RenderedKind[]
+  readonly upstream: string[]
+}
+
+function crdKind(manifest: Doc): string | undefined {
+  const group = manifest.spec?.group
+  const kind = manifest.spec?.names?.kind
+  return typeof group === 'string' && typeof kind === 'string' ? `${group}/${kind}` : undefined
+}
+
+/** Sorts a render's manifests: ours come from `templates/`, upstream ones from `charts/<dependency>/`. */
+export function renderedKinds(manifests: readonly RenderedManifest[]): RenderedKinds {
+  const crds = new Set<string>()
+  const upstream = new Set<string>()
+  const own: RenderedKind[] = []
+  for (const { manifest, template } of manifests) {
+    const doc = manifest as Doc
+    if (doc.kind === 'CustomResourceDefinition') {
+      const kind = crdKind(doc)
+      if (kind !== undefined) crds.add(kind)
+      continue
+    }
+    const kind = customKind(doc)
     if (kind === undefined) continue
-    const wave = parseWave((manifest as Doc).metadata?.annotations?.[SYNC_WAVE])
-    out.push({ kind, template, ...(wave === undefined ? {} : { wave }) })
+    if (!template.startsWith('templates/')) {
+      upstream.add(kind)
+      continue
+    }
+    const wave = parseWave(doc.metadata?.annotations?.[SYNC_WAVE])
+    own.push({ kind, template, ...(wave === undefined ? {} : { wave }) })
   }
-  return out
+  return { crds: [...crds].sort(), own, upstream: [...upstream].sort() }
+}
+
+const same = (a: readonly string[], b: readonly string[]) =>
+  a.length === b.length && [...a].sort().every((k, i) => k === [...b].sort()[i])
+
+/** first-sync.yaml's entry against the whole render, one problem per field that disagrees. */
+function entryProblems(
+  path: string,
+  entry: { provides: string[]; renders: string[] },
+  kinds: RenderedKinds,
+): string[] {
+  const problems: string[] = []
+  for (const [field, recorded, rendered] of [
+    ['provides', entry.provides, kinds.crds],
+    ['renders', entry.renders, kinds.upstream],
+  ] as const) {
+    if (!same(recorded, rendered)) {
+      problems.push(
+        `${FIRST_SYNC_FILE}: components["${path}"].${field} is [${recorded.join(', ')}] but the pinned upstream chart renders [${rendered.join(', ')}]: update the entry`,
+      )
+    }
+  }
+  return problems
+}
+
+export interface FirstSyncOptions {
+  /** The verified archive of an upstream dependency, if the caller has one (helmTemplate's `archive`). */
+  readonly archive?: HelmRenderOptions['archive']
 }
 
 export interface FirstSyncPlan {
@@ -108,7 +162,11 @@ export interface FirstSyncPlan {
 }
 
 /** The units of the first sync for the repo as it is, with the problems met while reading it. */
-export async function firstSyncUnits(repoRoot: string, settings: ClusterSettings): Promise<FirstSyncPlan> {
+export async function firstSyncUnits(
+  repoRoot: string,
+  settings: ClusterSettings,
+  options: FirstSyncOptions = {},
+): Promise<FirstSyncPlan> {
   const inventory = parseInventory(await readFile(join(repoRoot, FIRST_SYNC_FILE), 'utf8'))
   const problems: string[] = []
   const units: SyncUnit[] = [await rootUnit(repoRoot, inventory, problems)]
@@ -126,14 +184,16 @@ export async function firstSyncUnits(repoRoot: string, settings: ClusterSettings
         `${FIRST_SYNC_FILE}: no entry for "${app.path}": add the CRDs its upstream chart installs (provides) and the custom resources it renders (renders)`,
       )
     }
+    const render = await helmTemplate(join(repoRoot, app.path), { global: { homelab: settings } }, options)
+    const kinds = renderedKinds(render.manifests)
+    // Whole (every upstream chart rendered): the render is the truth, and the entry must say the same.
+    const whole = render.notRendered.length === 0
+    if (whole && entry !== undefined) problems.push(...entryProblems(app.path, entry, kinds))
     units.push({
       name: app.path,
       wave: layerWaves.get(app.layer) ?? 0,
-      provides: entry?.provides ?? [],
-      renders: [
-        ...(entry?.renders ?? []).map((kind) => ({ kind })),
-        ...(await ownKinds(repoRoot, app.path, settings)),
-      ],
+      provides: whole ? kinds.crds : [...(entry?.provides ?? []), ...kinds.crds],
+      renders: [...(whole ? kinds.upstream : (entry?.renders ?? [])).map((kind) => ({ kind })), ...kinds.own],
     })
   }
   for (const path of Object.keys(inventory.components)) {

@@ -1,14 +1,18 @@
 import assert from 'node:assert/strict'
-import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { execFile } from 'node:child_process'
+import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
+import { promisify } from 'node:util'
 import { loadConfig } from '../../core/config/load.ts'
+import { ensureHelm } from '../../lib/toolbox/index.ts'
 import { clusterSettings } from '../settings.ts'
 import { customKind, firstSyncProblems, parseWave, type SyncUnit } from './first-sync.ts'
 import { FIRST_SYNC_FILE, firstSyncUnits, parseInventory } from './first-sync-units.ts'
 
 const repo = join(import.meta.dirname, '../..')
+const exec = promisify(execFile)
 const SM = 'monitoring.coreos.com/ServiceMonitor'
 
 async function settings() {
@@ -161,6 +165,81 @@ test('the check fails when the root app does not put its CRDs before the layers,
       ),
       problems.join('\n'),
     )
+  } finally {
+    await rm(dir, { recursive: true, force: true })
+  }
+})
+
+/** A repo with the real root chart and one component, system/web, on a stand-in upstream chart. */
+async function standInRepo(dir: string, webEntry: string): Promise<string> {
+  await cp(join(repo, 'bootstrap/root'), join(dir, 'bootstrap/root'), {
+    recursive: true,
+    filter: (src) => !src.endsWith('.ts'),
+  })
+  await writeFile(
+    join(dir, FIRST_SYNC_FILE),
+    `preinstalled: [argoproj.io/ApplicationSet]\nroot:\n  chart: prometheus-operator-crds\n  provides: [${SM}]\ncomponents:\n  bootstrap/root: {}\n  system/web: ${webEntry}\n`,
+  )
+  const upstream = join(dir, 'src/standin-upstream')
+  await mkdir(join(upstream, 'crds'), { recursive: true })
+  await mkdir(join(upstream, 'templates'), { recursive: true })
+  await writeFile(join(upstream, 'Chart.yaml'), 'apiVersion: v2\nname: standin-upstream\nversion: 1.0.0\n')
+  await writeFile(
+    join(upstream, 'crds/widgets.yaml'),
+    'apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: widgets.example.com\nspec:\n  group: example.com\n  names: { kind: Widget, plural: widgets }\n  scope: Namespaced\n  versions: []\n',
+  )
+  await writeFile(
+    join(upstream, 'templates/monitor.yaml'),
+    'apiVersion: monitoring.coreos.com/v1\nkind: ServiceMonitor\nmetadata:\n  name: web\nspec: {}\n',
+  )
+  await mkdir(join(dir, 'system/web/templates'), { recursive: true })
+  await writeFile(
+    join(dir, 'system/web/Chart.yaml'),
+    'apiVersion: v2\nname: web\nversion: 0.1.0\ndependencies:\n  - name: standin-upstream\n    version: 1.0.0\n    repository: https://charts.example.invalid\n',
+  )
+  await writeFile(
+    join(dir, 'system/web/templates/widget.yaml'),
+    'apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w\n  annotations:\n    argocd.argoproj.io/sync-wave: "1"\n',
+  )
+  const archives = join(dir, 'archives')
+  await mkdir(archives)
+  await exec(await ensureHelm(), ['package', upstream, '--destination', archives], {
+    env: {
+      ...process.env,
+      HOME: dir,
+      HELM_CACHE_HOME: join(dir, 'helm'),
+      HELM_CONFIG_HOME: join(dir, 'helm'),
+      HELM_DATA_HOME: join(dir, 'helm'),
+    },
+  })
+  return join(archives, 'standin-upstream-1.0.0.tgz')
+}
+
+test('with the stand-in upstream archive, a component is rendered whole and its entry checked against the render', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'first-sync-archive-'))
+  try {
+    const archive = await standInRepo(dir, `{ provides: [example.com/Widget], renders: [${SM}] }`)
+    const options = {
+      archive: async (dep: { name: string }) => (dep.name === 'standin-upstream' ? archive : undefined),
+    }
+    const good = await firstSyncUnits(dir, await settings(), options)
+    assert.deepEqual(good.problems, [])
+    const web = good.units.find((u) => u.name === 'system/web')
+    assert.deepEqual(web?.provides, ['example.com/Widget'])
+    assert.deepEqual(
+      web?.renders.map((r) => `${r.kind} ${r.template ?? 'upstream'}`),
+      [`${SM} upstream`, 'example.com/Widget templates/widget.yaml'],
+    )
+    assert.deepEqual(firstSyncProblems(good.units, good.preinstalled), [])
+
+    await writeFile(
+      join(dir, FIRST_SYNC_FILE),
+      (await readFile(join(dir, FIRST_SYNC_FILE), 'utf8')).replace(`renders: [${SM}]`, 'renders: []'),
+    )
+    const stale = await firstSyncUnits(dir, await settings(), options)
+    assert.deepEqual(stale.problems, [
+      `${FIRST_SYNC_FILE}: components["system/web"].renders is [] but the pinned upstream chart renders [${SM}]: update the entry`,
+    ])
   } finally {
     await rm(dir, { recursive: true, force: true })
   }
