@@ -53,31 +53,52 @@ test('powerSpec() gives each machine a tap and its firmware; uefi-http machines 
   })
 })
 
-test("labVmOptions() boots UEFI machines with the iPXE ROM and BIOS machines with QEMU's default ROM", () => {
+test("labVmOptions() boots UEFI machines with the iPXE ROM and BIOS machines with QEMU's default ROM, each with its disk and restarting on a guest reboot", () => {
   const spec = { accel: 'tcg', memoryMb: 1024 } as const
   const paths = { tap: 'tap0', consolePath: '/s/vms/a/console.log', varsPath: '/s/vms/a/OVMF_VARS.fd' }
   const uefi = qemuArgs(
-    labVmOptions({ name: 'a', mac: '52:54:00:aa:00:01', firmware: 'uefi', tap: 'tap0' }, spec),
+    labVmOptions(
+      { name: 'a', mac: '52:54:00:aa:00:01', firmware: 'uefi', tap: 'tap0' },
+      spec,
+      '/s/vms/a/disk.img',
+    ),
     paths,
   )
   assert.deepEqual(after(uefi, '-machine'), ['q35'])
   assert.deepEqual(after(uefi, '-m'), ['1024'])
   assert.deepEqual(after(uefi, '-boot'), ['n'])
   assert.deepEqual(after(uefi, '-serial'), ['file:/s/vms/a/console.log'])
-  for (const flag of ['-nographic', '-no-reboot']) assert.ok(uefi.includes(flag), flag)
+  assert.ok(uefi.includes('-nographic'))
+  // A guest reboot restarts the machine in the same QEMU: same disk, same UEFI variables.
+  assert.ok(!uefi.includes('-no-reboot'))
   assert.deepEqual(after(uefi, '-drive'), [
     `if=pflash,format=raw,unit=0,readonly=on,file=${QEMU_FILES.ovmfCode}`,
     'if=pflash,format=raw,unit=1,file=/s/vms/a/OVMF_VARS.fd',
+    'file=/s/vms/a/disk.img,format=raw,if=virtio',
   ])
+  // No bootindex: OVMF would reorder BootOrder to it on every boot, undoing the installed entry.
   assert.deepEqual(after(uefi, '-device'), [
-    `virtio-net-pci,netdev=n0,mac=52:54:00:aa:00:01,romfile=${QEMU_FILES.ipxeDir}/efi-virtio.rom,bootindex=1`,
+    `virtio-net-pci,netdev=n0,mac=52:54:00:aa:00:01,romfile=${QEMU_FILES.ipxeDir}/efi-virtio.rom`,
   ])
   const bios = qemuArgs(
-    labVmOptions({ name: 'b', mac: '52:54:00:aa:00:02', firmware: 'bios', tap: 'tap1' }, spec),
+    labVmOptions(
+      { name: 'b', mac: '52:54:00:aa:00:02', firmware: 'bios', tap: 'tap1' },
+      spec,
+      '/s/vms/b/disk.img',
+    ),
     { tap: 'tap1', consolePath: '/s/vms/b/console.log' },
   )
-  assert.deepEqual(after(bios, '-drive'), [], 'SeaBIOS needs no pflash')
+  assert.deepEqual(after(bios, '-drive'), ['file=/s/vms/b/disk.img,format=raw,if=virtio'], 'no pflash')
   // No romfile=: QEMU's default iPXE ROM, whose PCI IDs QEMU patches to match the NIC (SeaBIOS skips it otherwise).
-  assert.deepEqual(after(bios, '-device'), ['virtio-net-pci,netdev=n0,mac=52:54:00:aa:00:02,bootindex=1'])
+  assert.deepEqual(after(bios, '-device'), ['virtio-net-pci,netdev=n0,mac=52:54:00:aa:00:02'])
   assert.deepEqual(after(bios, '-netdev'), ['tap,id=n0,ifname=tap1,script=no,downscript=no'])
+})
+
+test('qemuArgs() keeps -no-reboot and the NIC bootindex for a diskless VM (the tests: a reboot ends QEMU)', () => {
+  const args = qemuArgs(
+    { mac: '52:54:00:aa:00:03', boot: { kind: 'network' }, accel: 'tcg' },
+    { tap: 'tap0', consolePath: '/c.log', varsPath: '/v.fd' },
+  )
+  assert.ok(args.includes('-no-reboot'))
+  assert.match(after(args, '-device')[0] ?? '', /,bootindex=1$/)
 })

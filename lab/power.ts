@@ -5,12 +5,14 @@
  * delivers limited broadcasts to it without any address). A packet for a machine of the
  * lab powers it on: a tap on br0, then qemu-system-x86_64 (q35, 1024 MB, UEFI with a
  * writable vars copy, or SeaBIOS for `firmware: bios`), NIC with the machine's MAC and the
- * iPXE ROM, booting from the network, serial console to vms/<name>/console.log. A machine
- * that is on is not started twice; when QEMU exits (the guest powered off or rebooted, with
- * -no-reboot) the machine is off, and the next magic packet powers it on again.
+ * iPXE ROM, a disk (vms/<name>/disk.img), serial console to vms/<name>/console.log. The disk and
+ * the UEFI variables persist: a guest reboot restarts the machine in the same QEMU (no
+ * -no-reboot), so an installed machine boots from its disk as its BootOrder says. A machine
+ * that is on is not started twice; when QEMU exits (the guest powered off) the machine is off,
+ * and the next magic packet powers it on again.
  */
 import { type ChildProcess, spawn } from 'node:child_process'
-import { copyFile, mkdir, open, rename, stat } from 'node:fs/promises'
+import { copyFile, mkdir, open, rename, stat, truncate, writeFile } from 'node:fs/promises'
 import type { Machine } from '../core/config/schema.ts'
 import { poll } from '../lib/poll/index.ts'
 import { isRunning, run } from './_process.ts'
@@ -34,6 +36,8 @@ export interface PowerSpec {
 }
 
 export const LAB_MEMORY_MB = 1024
+/** Each lab machine's disk (a sparse file): room for the test OS's ESP. */
+export const LAB_DISK_MB = 256
 
 /** The daemon's view of the machines in the config (`uefi-http` machines boot as UEFI with iPXE). */
 export function powerSpec(machines: readonly Machine[], accel = DEFAULT_ACCEL): PowerSpec {
@@ -62,8 +66,15 @@ export function parseMagicPacket(packet: Uint8Array): string | undefined {
   return Array.from(mac, (b) => b.toString(16).padStart(2, '0')).join(':')
 }
 
-/** The QEMU options of a lab machine. SeaBIOS needs QEMU's default ROM (see qemu-args.ts). */
-export function labVmOptions(machine: PowerMachine, spec: Pick<PowerSpec, 'accel' | 'memoryMb'>): VmOptions {
+/**
+ * The QEMU options of a lab machine: its disk, and a guest reboot restarts it (same disk and
+ * vars). SeaBIOS needs QEMU's default ROM (see qemu-args.ts).
+ */
+export function labVmOptions(
+  machine: PowerMachine,
+  spec: Pick<PowerSpec, 'accel' | 'memoryMb'>,
+  disk: string,
+): VmOptions {
   return {
     mac: machine.mac,
     firmware: machine.firmware,
@@ -71,6 +82,8 @@ export function labVmOptions(machine: PowerMachine, spec: Pick<PowerSpec, 'accel
     boot: { kind: 'network' },
     rom: machine.firmware === 'bios' ? 'default' : 'ipxe',
     accel: spec.accel,
+    disk,
+    reboot: 'reset',
   }
 }
 
@@ -147,8 +160,12 @@ export class PowerSwitch {
     await ensureTap(machine.tap)
     const template = ovmfVarsTemplate(machine.firmware)
     if (template !== undefined && !(await exists(files.vars))) await copyFile(template, files.vars)
+    if (!(await exists(files.disk))) {
+      await writeFile(files.disk, '', { mode: 0o600 })
+      await truncate(files.disk, LAB_DISK_MB * 1024 * 1024)
+    }
     if (await exists(files.console)) await rename(files.console, files.previousConsole)
-    const args = qemuArgs(labVmOptions(machine, this.spec), {
+    const args = qemuArgs(labVmOptions(machine, this.spec, files.disk), {
       tap: machine.tap,
       consolePath: files.console,
       varsPath: template === undefined ? undefined : files.vars,

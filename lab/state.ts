@@ -85,6 +85,7 @@ export function vmPaths(paths: LabPaths, machine: string) {
     previousConsole: join(dir, 'console.prev.log'),
     qemuLog: join(dir, 'qemu.log'),
     vars: join(dir, 'OVMF_VARS.fd'),
+    disk: join(dir, 'disk.img'),
   }
 }
 

@@ -33,7 +33,7 @@ export const TESTOS_PACKAGES: readonly TestOsPackage[] = [
   },
   {
     name: 'grub-efi-amd64-bin',
-    why: "the GRUB modules (efinet, tftp, http, linux, ...) for the Fedora-like netboot GRUB made with grub-mkimage",
+    why: 'the GRUB modules (efinet, tftp, http, linux, ...) for the Fedora-like netboot GRUB made with grub-mkimage',
   },
   {
     name: 'grub-common',
