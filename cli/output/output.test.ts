@@ -127,6 +127,28 @@ test('render() shows a doctor check with its fix, and metal and bootstrap summar
     } as CliEvent),
     [{ to: 'row', row: 'metal0', stage: 'failed', detail: 'installer failed: error: no disk' }],
   )
+  assert.deepEqual(
+    [
+      render({
+        type: 'machine.netboot',
+        machine: 'metal0',
+        result: 'rebooted',
+        detail: 'BootNext set',
+      } as CliEvent),
+      render({
+        type: 'machine.netboot',
+        machine: 'metal0',
+        result: 'manual',
+        detail: 'BIOS: reboot it',
+      } as CliEvent),
+      render({ type: 'node.nic', node: 'metal0', message: 'using "enp1s0"' } as CliEvent),
+    ],
+    [
+      [{ to: 'note', text: 'metal0: BootNext set' }],
+      [{ to: 'note', text: 'metal0: cannot send it back to netboot by itself: BIOS: reboot it' }],
+      [{ to: 'note', text: 'warning: metal0: using "enp1s0"' }],
+    ],
+  )
   const failedRow = {
     machine: 'metal0',
     ip: '10.0.0.10',

@@ -85,3 +85,27 @@ test('ProgressBoard describes a failed TFTP transfer with its error', () => {
   })
   assert.equal(state?.lastSeen, 'TFTP uefi/grubx64.efi failed: timed out waiting for ACK 3')
 })
+
+test('ProgressBoard: transfer.progress moves the stage by file and refreshes what was last seen', () => {
+  let now = 1000
+  const board = new ProgressBoard(['metal0'], () => now)
+  const progress = (protocol: 'http' | 'tftp', file: string, bytes: number) =>
+    board.apply({
+      type: 'transfer.progress',
+      protocol,
+      client: '10.0.0.10',
+      machine: 'metal0',
+      file,
+      bytes,
+      size: 8 * 2 ** 20,
+    })
+  assert.equal(progress('tftp', 'uefi/grubx64.efi', 2 ** 20)?.stage, 'boot-loader')
+  now = 5000
+  const kernel = progress('http', 'os/images/pxeboot/initrd.img', 3 * 2 ** 20)
+  assert.deepEqual(
+    [kernel?.stage, kernel?.lastSeen, kernel?.lastSeenAt],
+    ['kernel', 'HTTP os/images/pxeboot/initrd.img: 3.0 of 8.0 MiB sent', 5000],
+  )
+  now = 9000
+  assert.equal(progress('http', 'os/images/install.img', 2 ** 20)?.stage, 'installer')
+})
