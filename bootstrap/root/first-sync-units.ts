@@ -132,17 +132,19 @@ const same = (a: readonly string[], b: readonly string[]) =>
 /** first-sync.yaml's entry against the whole render, one problem per field that disagrees. */
 function entryProblems(
   path: string,
-  entry: { provides: string[]; renders: string[] },
+  entry: { provides: readonly string[]; renders: readonly string[] },
   kinds: RenderedKinds,
 ): string[] {
   const problems: string[] = []
+  // The root chart's CRDs are recorded once, as root.provides (they have their own wave).
+  const providesField = path === ROOT_CHART ? 'root.provides' : `components["${path}"].provides`
   for (const [field, recorded, rendered] of [
-    ['provides', entry.provides, kinds.crds],
-    ['renders', entry.renders, kinds.upstream],
+    [providesField, entry.provides, kinds.crds],
+    [`components["${path}"].renders`, entry.renders, kinds.upstream],
   ] as const) {
     if (!same(recorded, rendered)) {
       problems.push(
-        `${FIRST_SYNC_FILE}: components["${path}"].${field} is [${recorded.join(', ')}] but the pinned upstream chart renders [${rendered.join(', ')}]: update the entry`,
+        `${FIRST_SYNC_FILE}: ${field} is [${recorded.join(', ')}] but the pinned upstream chart renders [${rendered.join(', ')}]: update the entry`,
       )
     }
   }
@@ -188,11 +190,14 @@ export async function firstSyncUnits(
     const kinds = renderedKinds(render.manifests)
     // Whole (every upstream chart rendered): the render is the truth, and the entry must say the same.
     const whole = render.notRendered.length === 0
-    if (whole && entry !== undefined) problems.push(...entryProblems(app.path, entry, kinds))
+    const isRoot = app.path === ROOT_CHART
+    const recorded = isRoot && entry !== undefined ? { ...entry, provides: inventory.root.provides } : entry
+    if (whole && recorded !== undefined) problems.push(...entryProblems(app.path, recorded, kinds))
     units.push({
       name: app.path,
       wave: layerWaves.get(app.layer) ?? 0,
-      provides: whole ? kinds.crds : [...(entry?.provides ?? []), ...kinds.crds],
+      // The root chart's own CRDs are the first unit's, in their own wave.
+      provides: isRoot ? [] : whole ? kinds.crds : [...(entry?.provides ?? []), ...kinds.crds],
       renders: [...(whole ? kinds.upstream : (entry?.renders ?? [])).map((kind) => ({ kind })), ...kinds.own],
     })
   }
