@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict'
+import { chmod, mkdtemp, readFile, rm, stat } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { test } from 'node:test'
 import type { Machine } from '../../core/config/schema.ts'
 import { testMachine as machine } from '../../test/harness/machines.ts'
-import { kubeconfigSource, notReadyMessage } from './cluster.ts'
+import { kubeconfigSource, notReadyMessage, writeKubeconfig } from './cluster.ts'
 import { serviceActions } from './node.ts'
 import { FRESH_NODE, type NodeFacts, planCluster } from './plan.ts'
 
@@ -48,4 +51,19 @@ test('serviceActions(): enable when disabled, start when inactive, restart a run
     ],
     [[], ['restart'], ['enable', 'start'], ['start'], ['enable', 'restart']],
   )
+})
+
+test('writeKubeconfig(): unchanged content left as it is, but a 0644 file is made 0600 again', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'kubeconfig-'))
+  try {
+    const path = join(dir, 'kubeconfig')
+    assert.equal(await writeKubeconfig(path, 'apiVersion: v1\n'), true)
+    assert.equal((await stat(path)).mode & 0o777, 0o600)
+    await chmod(path, 0o644)
+    assert.equal(await writeKubeconfig(path, 'apiVersion: v1\n'), false, 'the content is unchanged')
+    assert.equal((await stat(path)).mode & 0o777, 0o600, 'the mode is repaired on every run')
+    assert.equal(await readFile(path, 'utf8'), 'apiVersion: v1\n')
+  } finally {
+    await rm(dir, { recursive: true, force: true })
+  }
 })

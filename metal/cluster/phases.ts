@@ -6,7 +6,7 @@
  * waiting until every node is Ready. Their pure parts (kubeconfigSource, notReadyMessage,
  * knownHostKey) and writeKubeconfig are exported for tests and `node remove`.
  */
-import { readFile, rename, writeFile } from 'node:fs/promises'
+import { chmod, readFile, rename, stat, writeFile } from 'node:fs/promises'
 import type { Machine } from '../../core/config/schema.ts'
 import {
   createKubeClient,
@@ -288,10 +288,16 @@ function clientFor(kubeconfigText: string, address: string): KubeClient {
   )
 }
 
-/** Writes 0600 atomically; unchanged content is not rewritten. */
+/**
+ * Writes 0600 atomically; unchanged content is not rewritten, but its mode is made 0600 again on
+ * every run (a kubeconfig left readable by others is a cluster-admin credential for anyone).
+ */
 export async function writeKubeconfig(path: string, text: string): Promise<boolean> {
   const current = await readFile(path, 'utf8').catch(() => undefined)
-  if (current === text) return false
+  if (current === text) {
+    if (((await stat(path)).mode & 0o777) !== 0o600) await chmod(path, 0o600)
+    return false
+  }
   const temp = `${path}.${process.pid}.tmp`
   await writeFile(temp, text, { mode: 0o600 })
   await rename(temp, path)
