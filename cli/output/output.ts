@@ -2,12 +2,14 @@
  * The one place that writes what commands report. Every command emits typed events; with --json
  * each event is one JSON object per line, else each kind's renderer (metal.ts, cluster.ts,
  * bootstrap.ts, lab.ts; the config and plan kinds in core/log/reporter.ts) turns it into `Shown`
- * items, written here: live lines on a TTY (redrawn in place), plain lines otherwise.
+ * items, written here: live lines on a TTY (redrawn in place), plain lines otherwise. Each event is
+ * sanitised first (core/log/sanitize.ts): no control character a peer sent reaches the terminal.
  */
 import type { Writable } from 'node:stream'
 import type { BootstrapEvent } from '../../bootstrap/bootstrap.ts'
 import type { HomelabEvent } from '../../core/log/events.ts'
 import { createReporter } from '../../core/log/reporter.ts'
+import { jsonLine, sanitizeEvent, terminalText } from '../../core/log/sanitize.ts'
 import { createLiveLines, type LiveLines, type LiveState } from '../live.ts'
 import { BOOTSTRAP, CLUSTER_VIEW, type ClusterViewEvent } from './bootstrap.ts'
 import { CLUSTER, type ClusterOutputEvent } from './cluster.ts'
@@ -106,20 +108,23 @@ export function createOutput(options: OutputOptions): Output {
         return print(['', ...shown.lines].join('\n'))
     }
   }
-  const show = (event: CliEvent) => {
+  const show = (unsafe: CliEvent) => {
+    // The one gate for people: every string of the event escaped and capped (core/log/sanitize.ts)
+    // before any renderer (board, notes, warnings, summaries) sees it.
+    const event = sanitizeEvent(unsafe)
     const shown = render(event)
     if (shown === undefined) reporter(event as HomelabEvent)
     else for (const s of shown) write(s)
   }
   return {
     emit: (event) => {
-      if (json) out.write(`${JSON.stringify(event)}\n`)
+      if (json) out.write(jsonLine(event))
       else show(event)
     },
     show: (event) => {
       if (!json) show(event)
     },
-    text: (text) => write({ to: 'note', text }),
+    text: (text) => write({ to: 'note', text: terminalText(text, 4096, true) }),
     board: (rows, at = now()) => {
       states = new Map(rows.map((r) => [r.machine, r]))
       start = at

@@ -6,6 +6,7 @@
 import type { Writable } from 'node:stream'
 import { formatDiagnostic } from '../config/diagnostics.ts'
 import type { ConfigSummary, EventSink, HomelabEvent } from './events.ts'
+import { jsonLine, sanitizeEvent } from './sanitize.ts'
 import { formatTable } from './table.ts'
 
 export interface ReporterOptions {
@@ -32,13 +33,15 @@ function paint(on: boolean): Paint {
 export function createReporter(options: ReporterOptions): EventSink {
   if (options.json) {
     return (event) => {
-      options.out.write(`${JSON.stringify(event)}\n`)
+      options.out.write(jsonLine(event))
     }
   }
   const color = options.color ?? (options.out.isTTY === true && process.env.NO_COLOR === undefined)
   const p = paint(color)
   let lastLayer = ''
-  return (event: HomelabEvent) => {
+  return (unsafe: HomelabEvent) => {
+    // Every string an event carries may come from a peer or a file: escaped here (sanitize.ts).
+    const event = sanitizeEvent(unsafe)
     switch (event.type) {
       case 'config.diagnostic': {
         const line = formatDiagnostic(event)
