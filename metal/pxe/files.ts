@@ -8,7 +8,7 @@
  * are refused, so no service can serve a file outside what it was given.
  */
 import { constants, type Stats } from 'node:fs'
-import { type FileHandle, open, realpath } from 'node:fs/promises'
+import { type FileHandle, lstat, open, realpath } from 'node:fs/promises'
 import { join, sep } from 'node:path'
 
 /** Who asks: used to generate per-machine files and to attribute events. */
@@ -71,7 +71,15 @@ class HandleFile implements ServedFile {
   }
 }
 
-/** Serves regular files under a folder; nothing that resolves outside it. */
+/**
+ * Serves regular files under a folder; nothing that resolves outside it, and nothing but regular
+ * files. A FIFO, socket or device in the folder is refused before it is opened: `open()` of a FIFO
+ * blocks until a writer appears, and a blocked open holds one of libuv's four worker threads for
+ * good, so four requests for it would stop every file operation of the process (HTTP, TFTP and
+ * shutdown). The type is checked with lstat on the resolved path first, and the open itself is
+ * non-blocking (O_NONBLOCK) in case the file was swapped between the check and the open; the type is
+ * checked again on the open handle.
+ */
 export class DirectorySource implements FileSource {
   private readonly root: string
   private realRoot: string | undefined
@@ -88,9 +96,14 @@ export class DirectorySource implements FileSource {
       return undefined
     }
     if (real !== this.realRoot && !real.startsWith(this.realRoot + sep)) return undefined
+    try {
+      if (!(await lstat(real)).isFile()) return undefined
+    } catch {
+      return undefined
+    }
     let handle: FileHandle
     try {
-      handle = await open(real, constants.O_RDONLY | constants.O_NOFOLLOW)
+      handle = await open(real, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK)
     } catch {
       return undefined
     }

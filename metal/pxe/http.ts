@@ -21,7 +21,7 @@
 
 import { createServer, type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { type Clock, systemClock } from './clock.ts'
+import { type Clock, type ClockTimer, systemClock } from './clock.ts'
 import type { BootEventSink } from './events.ts'
 import type { FileSource, Requester, ServedFile } from './files.ts'
 import {
@@ -77,6 +77,8 @@ export const DEFAULT_CHUNK_SIZE = 16 * 1024 * 1024
 export const DEFAULT_READ_AHEAD = 2
 /** A connection with no traffic either way for this long is closed (a stalled client frees its file). */
 export const DEFAULT_IDLE_TIMEOUT_MS = 120_000
+/** close() waits this long (of the server clock) for running requests, then returns regardless. */
+export const DEFAULT_SHUTDOWN_MS = 1_000
 
 export interface HttpOptions {
   /** Address to listen on. @default DEFAULT_HTTP_HOST */
@@ -107,6 +109,8 @@ export interface HttpOptions {
   readonly clock?: Clock
   /** At most one 'transfer.progress' per download per this many ms of `clock`. @default DEFAULT_PROGRESS_MS */
   readonly progressMs?: number
+  /** close() waits at most this many ms of `clock` for requests still running. @default DEFAULT_SHUTDOWN_MS */
+  readonly shutdownMs?: number
 }
 
 export interface HttpServer {
@@ -114,7 +118,11 @@ export interface HttpServer {
   readonly address: string
   /** The port listened on (the chosen one when the option was 0). */
   readonly port: number
-  /** Stops listening, ends every connection (keep-alive and running downloads) and closes open files. */
+  /**
+   * Stops listening, ends every connection (keep-alive and running downloads) and closes open files.
+   * Resolves within `shutdownMs` whatever clients or file sources do (a request still waiting for its
+   * source then finishes on its own, with its connection already closed).
+   */
   close(): Promise<void>
 }
 
@@ -151,6 +159,7 @@ function _checkOptions(options: HttpOptions): void {
   _checkInteger('maxLogBytes', options.maxLogBytes, 0, 1024 * 1024)
   _checkInteger('idleTimeoutMs', options.idleTimeoutMs, 0, 2 ** 31 - 1)
   _checkInteger('progressMs', options.progressMs, 0, 2 ** 31 - 1)
+  _checkInteger('shutdownMs', options.shutdownMs, 0, 2 ** 31 - 1)
   if (typeof options.files?.open !== 'function') {
     throw new TypeError('Cannot serve HTTP: option "files" must be a FileSource (an object with open())')
   }
@@ -403,8 +412,12 @@ export async function serveHttp(options: HttpOptions): Promise<HttpServer> {
       closing ??= (async () => {
         const stopped = new Promise<void>((resolve) => server.close(() => resolve()))
         server.closeAllConnections()
-        await stopped
-        await Promise.all(running)
+        let timer: ClockTimer | undefined
+        const deadline = new Promise<void>((resolve) => {
+          timer = ctx.clock.setTimer(resolve, options.shutdownMs ?? DEFAULT_SHUTDOWN_MS)
+        })
+        await Promise.race([Promise.all([stopped, ...running]), deadline])
+        timer?.cancel()
       })()
       return closing
     },
