@@ -289,7 +289,7 @@ test('homelab lab up converges, the router leases, magic packets power machines 
     })
 
     await t.test('a machine that powered off is powered on again by the next magic packet', async () => {
-      // QEMU ending is what a guest's poweroff looks like with -no-reboot.
+      // QEMU ending is what a guest's poweroff looks like.
       process.kill(qemuPids[0] as number, 'SIGTERM')
       const files = vmPaths(paths, 'lab0')
       await waitFor(

@@ -34,16 +34,17 @@ async function readIsoFile(image: IsoImage, path: string): Promise<Buffer> {
 const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex')
 
 test('buildTestOs() makes an ISO with the Fedora layout that says it is the test OS', async () => {
-  const os = await buildTestOs({ cacheDir: DEFAULT_CACHE_DIR })
+  const os = await buildTestOs({ cacheDir: DEFAULT_CACHE_DIR, grub: 'fedora-like' })
+  assert.equal(os.isoPath, os.isoPaths['fedora-like'])
   const image = await IsoImage.open(os.isoPath)
   try {
     assert.equal(image.volumeId, 'HOMELAB-TESTOS')
     const names = async (path: string) => (await image.list(path)).map((e) => e.name).sort()
     assert.deepEqual(await names('/'), ['.treeinfo', 'EFI', 'HOMELAB-TEST-OS', 'images'])
-    assert.deepEqual(await names('EFI/BOOT'), ['BOOTX64.EFI', 'grub.cfg', 'grubx64.efi'])
+    assert.deepEqual(await names('EFI/BOOT'), ['BOOTX64.EFI', 'grub.cfg', 'grubx64.efi', 'mmx64.efi'])
     assert.deepEqual(await names('images/pxeboot'), ['initrd.img', 'vmlinuz'])
 
-    // The boot files are the signed Debian binaries, byte for byte.
+    // Shim and MokManager are the signed Debian binaries, byte for byte.
     const fetched = await fetchTestOsPackages({ cacheDir: DEFAULT_CACHE_DIR })
     const pkgFile = (f: { pkg: string; path: string }) => join(fetched.packages[f.pkg]?.root ?? '', f.path)
     assert.equal(
@@ -51,9 +52,14 @@ test('buildTestOs() makes an ISO with the Fedora layout that says it is the test
       sha256(await readFile(pkgFile(PACKAGE_FILES.shim))),
     )
     assert.equal(
-      sha256(await readIsoFile(image, 'EFI/BOOT/grubx64.efi')),
-      sha256(await readFile(pkgFile(PACKAGE_FILES.grub))),
+      sha256(await readIsoFile(image, 'EFI/BOOT/mmx64.efi')),
+      sha256(await readFile(pkgFile(PACKAGE_FILES.mokManager))),
     )
+    // GRUB is the Fedora-like one made with grub-mkimage (a PE image), not Debian's signed one;
+    // test/metal-qemu.test.ts proves it loads kernel and initrd over HTTP.
+    const grub = await readIsoFile(image, 'EFI/BOOT/grubx64.efi')
+    assert.equal(grub.subarray(0, 2).toString('latin1'), 'MZ')
+    assert.notEqual(sha256(grub), sha256(await readFile(pkgFile(PACKAGE_FILES.grub))))
     const kernel = await readIsoFile(image, 'images/pxeboot/vmlinuz')
     assert.equal(kernel.subarray(0x202, 0x206).toString('latin1'), 'HdrS', 'a bzImage')
 
@@ -80,7 +86,32 @@ test('buildTestOs() makes an ISO with the Fedora layout that says it is the test
   assert.equal(again.inputHash, os.inputHash)
 })
 
-test('the initramfs holds init, busybox applets, dropbear with its libraries and the NIC modules in order', async () => {
+test('buildTestOs() makes a Secure Boot flavour with the same tree but the signed Debian GRUB', async () => {
+  const os = await buildTestOs({ cacheDir: DEFAULT_CACHE_DIR, grub: 'signed' })
+  assert.equal(os.isoPath, os.isoPaths.signed)
+  const fetched = await fetchTestOsPackages({ cacheDir: DEFAULT_CACHE_DIR })
+  const pkgFile = (f: { pkg: string; path: string }) => join(fetched.packages[f.pkg]?.root ?? '', f.path)
+  const signed = await IsoImage.open(os.isoPaths.signed)
+  const plain = await IsoImage.open(os.isoPaths['fedora-like'])
+  try {
+    assert.equal(
+      sha256(await readIsoFile(signed, 'EFI/BOOT/grubx64.efi')),
+      sha256(await readFile(pkgFile(PACKAGE_FILES.grub))),
+    )
+    for (const path of [
+      'EFI/BOOT/BOOTX64.EFI',
+      'EFI/BOOT/mmx64.efi',
+      'images/pxeboot/initrd.img',
+      '.treeinfo',
+    ])
+      assert.equal(sha256(await readIsoFile(signed, path)), sha256(await readIsoFile(plain, path)), path)
+  } finally {
+    await signed.close()
+    await plain.close()
+  }
+})
+
+test('the initramfs holds init, busybox applets, dropbear and efibootmgr with their libraries, the curl stand-in and the modules in order', async () => {
   const os = await buildTestOs({ cacheDir: DEFAULT_CACHE_DIR })
   const dir = await mkdtemp(join(tmpdir(), 'hl-initrd-'))
   try {
@@ -101,8 +132,16 @@ test('the initramfs holds init, busybox applets, dropbear with its libraries and
     has(/ usr\/bin\/wget -> \/bin\/busybox$/)
     has(/ sbin\/udhcpc -> \/bin\/busybox$/)
     has(/ usr\/sbin\/dropbear$/)
+    has(/ bin\/efibootmgr$/)
+    // The kickstart scripts' curl is the stand-in script, not busybox.
+    has(/^-rwxr-xr-x .* usr\/bin\/curl$/)
+    // The product's SSH sessions run bash -c: a stand-in that runs busybox ash.
+    has(/^-rwxr-xr-x .* bin\/bash$/)
+    has(/^-rw-r--r-- .* etc\/testos\/install\.sh$/)
     for (const lib of [
       'libc.so.6',
+      'libefivar.so.1',
+      'libefiboot.so.1',
       'libcrypt.so.1',
       'libtomcrypt.so.1',
       'libtommath.so.1',
@@ -125,6 +164,12 @@ test('the initramfs holds init, busybox applets, dropbear with its libraries and
       'failover',
       'net_failover',
       'virtio_net',
+      'virtio_blk',
+      'fat',
+      'vfat',
+      'nls_cp437',
+      'nls_ascii',
+      'efivarfs',
     ])
     assert.match(
       await readFile(join(dir, 'etc/os-release'), 'utf8'),

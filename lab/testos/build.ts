@@ -171,11 +171,16 @@ async function _buildInitramfs(fetched: FetchedPackages): Promise<Buffer> {
   await _busybox(a, fetched)
   // The kickstart's scripts call curl: a stand-in on top of busybox wget (after busybox's symlinks).
   a.file('usr/bin/curl', await readFile(join(import.meta.dirname, 'curl.sh')), 0o755)
+  // The product's SSH sessions run `bash -c 'set -euo pipefail; ...'` (lib/ssh): busybox ash does.
+  a.file('bin/bash', BASH_STANDIN, 0o755)
   await _dynamicTools(a, fetched)
   await _nicModules(a, fetched)
   for (const [path, text, mode] of identityFiles()) a.file(path, text, mode)
   return gzipSync(a.toBuffer(), { level: 9 })
 }
+
+/** `bash` in the test OS: busybox ash (it knows `set -euo pipefail`), named as a stand-in. */
+export const BASH_STANDIN = '#!/bin/sh\n# homelab TEST OS: bash stand-in (busybox ash)\nexec /bin/sh "$@"\n'
 
 /** The folders and the device nodes the kernel needs before /init runs. */
 function _skeleton(a: CpioArchive): void {
