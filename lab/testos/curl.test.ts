@@ -57,6 +57,8 @@ function curl(args: string[], stdin = ''): Promise<{ code: number; out: string; 
       { env: { PATH: dir, TMPDIR: dir } },
       (error, out, err) => resolve({ code: error === null ? 0 : Number(error.code), out, err }),
     )
+    // A refused call exits before reading stdin: the EPIPE of that write says nothing (the exit code does).
+    child.stdin?.on('error', () => {})
     child.stdin?.end(stdin)
   })
 }
