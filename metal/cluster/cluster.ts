@@ -52,8 +52,8 @@ export async function buildCluster(given: ClusterOptions): Promise<NodeOutcome[]
     const facts = factsOf(run.runs.values())
     const plan = planCluster(options.config.machines, options.config.cluster.endpoint, facts)
     run.events({ type: 'cluster.plan', plan: summarizePlan(plan) })
-    const { token, artifacts } = await _tokenAndRelease(run, plan, facts)
-    const converged = await _converge(run, plan, token, artifacts)
+    const { token, agentToken, artifacts } = await _tokenAndRelease(run, plan, facts)
+    const converged = await _converge(run, plan, { token, agentToken }, artifacts)
     await _kubeconfigAndReady(run, plan, converged)
   } catch (error) {
     // A failure of the whole run: nodes not yet failed keep their last step, and the error names it.

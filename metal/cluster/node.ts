@@ -10,21 +10,28 @@ import type { NodeFacts, PlannedNode } from './plan.ts'
 import type { K3sArtifact } from './release.ts'
 import {
   ETCD_MEMBER_DIR,
+  K3S_AGENT_TOKEN,
   K3S_BINARY,
   K3S_CONFIG,
   K3S_TOKEN,
   KERNEL_MODULES,
   KUBE_VIP_MANIFEST,
   MODULES_FILE,
+  type Role,
   renderK3sConfig,
   renderKubeVip,
   renderModules,
   renderSysctl,
   renderUnit,
+  renderUnitEnv,
   SYSCTL_FILE,
+  TOOL_LINKS,
+  unitEnvPath,
   unitName,
   unitPath,
 } from './render.ts'
+import { KILLALL_SCRIPT, renderKillall, renderUninstall, uninstallScript } from './scripts.ts'
+import { runBounded, startUnit, WAIT_DEFAULTS } from './wait.ts'
 
 export type StepName =
   | 'connect'
@@ -34,6 +41,7 @@ export type StepName =
   | 'token'
   | 'config'
   | 'kube-vip'
+  | 'tools'
   | 'unit'
   | 'service'
   | 'ready'
@@ -44,7 +52,9 @@ export type StepReporter = (
   detail?: string,
 ) => void
 
-const SERVER_TOKEN = '/var/lib/rancher/k3s/server/token'
+export const SERVER_TOKEN = '/var/lib/rancher/k3s/server/token'
+/** What install.sh checks for the k3s-selinux policy (setup_selinux). */
+const SELINUX_POLICY = '/usr/share/selinux/packages/k3s.pp'
 const AGENT_DIR = '/var/lib/rancher/k3s/agent'
 
 /** Reads everything the plan needs in one round trip; nothing on the node is changed. */
@@ -60,8 +70,10 @@ export async function probeNode(session: SshSession, role: 'server' | 'agent'): 
     b64(K3S_TOKEN),
     b64(SERVER_TOKEN),
     sh`if [ -f ${K3S_BINARY} ]; then sha256sum < ${K3S_BINARY} | cut -d' ' -f1; else echo; fi`,
+    'if command -v getenforce >/dev/null 2>&1; then getenforce; else echo none; fi',
+    sh`if [ -f ${SELINUX_POLICY} ]; then echo yes; else echo no; fi`,
   ].join('\n')
-  const lines = (await session.run(script)).stdout.split('\n')
+  const lines = (await runBounded(session, script, 'probe what it holds')).stdout.split('\n')
   const text = (i: number) => {
     const value = lines[i]?.trim() ?? ''
     return value === '' ? undefined : Buffer.from(value, 'base64').toString('utf8')
@@ -76,6 +88,8 @@ export async function probeNode(session: SshSession, role: 'server' | 'agent'): 
     token: token(5),
     serverToken: token(6),
     binarySha256: lines[7]?.trim() || undefined,
+    selinux: lines[8]?.trim() || 'none',
+    selinuxPolicy: lines[9]?.trim() === 'yes',
   }
 }
 
@@ -84,12 +98,18 @@ export interface ConvergeInput {
   readonly node: PlannedNode
   readonly facts: NodeFacts
   readonly artifact: K3sArtifact
+  /** What this node's token file holds: the bare server secret on the first server, else a full token. */
   readonly token: string
+  /** Servers: the agent token's secret (agent-token-file). */
+  readonly agentToken?: string
   readonly endpoint: string
   readonly endpointIsVip: boolean
   readonly report: StepReporter
   /** Upload progress of the k3s binary. */
   readonly onUpload?: (transferred: number, total: number) => void
+  /** How long k3s may take from start to ready. @default WAIT_DEFAULTS.startMs */
+  readonly startTimeoutMs?: number
+  readonly startPollMs?: number
 }
 
 /** Converges one node; returns the steps that changed something. Throws at the first failing step. */
@@ -105,43 +125,90 @@ export async function convergeNode(input: ConvergeInput): Promise<StepName[]> {
     report(name, didChange ? 'changed' : 'unchanged', typeof result === 'string' ? result : undefined)
     return didChange
   }
+  const selinux = selinuxMode(machine.name, input.facts)
   await step('prerequisites', () => _prerequisites(session))
   const binaryChanged = await step('k3s binary', () => _k3sBinary(input))
-  await session.run('mkdir -p /etc/rancher/k3s')
-  const tokenChanged = await step(
-    'token',
-    async () => (await session.ensureFile(K3S_TOKEN, `${input.token}\n`, 0o600)) === 'changed',
-  )
+  await runBounded(session, 'mkdir -p /etc/rancher/k3s', 'make /etc/rancher/k3s')
+  if (selinux && binaryChanged) {
+    // As install.sh does once the policy is there: the binary runs as the container runtime.
+    await runBounded(
+      session,
+      sh`chcon -u system_u -r object_r -t container_runtime_exec_t ${K3S_BINARY}`,
+      'label the k3s binary',
+    )
+  }
+  const tokenChanged = await step('token', async () => {
+    const server = (await session.ensureFile(K3S_TOKEN, `${input.token}\n`, 0o600)) === 'changed'
+    if (machine.role !== 'server' || input.agentToken === undefined) return server
+    const agent = (await session.ensureFile(K3S_AGENT_TOKEN, `${input.agentToken}\n`, 0o600)) === 'changed'
+    return server || agent
+  })
   const configChanged = await step('config', async () => {
-    const text = renderK3sConfig({ machine, membership: node.membership, endpoint: input.endpoint })
+    const text = renderK3sConfig({ machine, membership: node.membership, endpoint: input.endpoint, selinux })
     return (await session.ensureFile(K3S_CONFIG, text, 0o600)) === 'changed'
   })
   if (machine.role === 'server' && input.endpointIsVip) {
     // kubelet picks up static pod changes by itself: no restart needed for this one.
     await step('kube-vip', async () => {
-      await session.run(sh`mkdir -p ${posix.dirname(KUBE_VIP_MANIFEST)}`)
+      await runBounded(
+        session,
+        sh`mkdir -p ${posix.dirname(KUBE_VIP_MANIFEST)}`,
+        'make the static pod folder',
+      )
       return (
         (await session.ensureFile(KUBE_VIP_MANIFEST, renderKubeVip(machine, input.endpoint), 0o600)) ===
         'changed'
       )
     })
   }
+  await step('tools', () => _tools(session, machine.role))
   const unitChanged = await step('unit', async () => {
+    const env = await session.ensureFile(unitEnvPath(machine.role), renderUnitEnv(), 0o600)
     const result = await session.ensureFile(unitPath(machine.role), renderUnit(machine.role), 0o644)
-    if (result === 'changed') await session.run('systemctl daemon-reload')
-    return result === 'changed'
+    if (result === 'changed') await runBounded(session, 'systemctl daemon-reload', 'reload systemd')
+    return result === 'changed' || env === 'changed'
   })
   const restart = binaryChanged || tokenChanged || configChanged || unitChanged
-  await step('service', () => _service(session, unitName(machine.role), restart))
+  await step('service', () => _service(input, unitName(machine.role), restart))
   return changed
+}
+
+/**
+ * Whether k3s runs with SELinux (`selinux: true`): when the node enforces it and the k3s-selinux
+ * policy is installed. Enforcing without the policy is refused, as install.sh refuses it
+ * (setup_selinux: "Failed to find the k3s-selinux policy"): containers would be denied.
+ */
+export function selinuxMode(name: string, facts: NodeFacts): boolean {
+  if (facts.selinux !== 'Enforcing') return false
+  if (facts.selinuxPolicy === true) return true
+  throw new Error(
+    `Cannot run k3s on ${name}: SELinux is enforcing and the k3s-selinux policy is not installed (no ${SELINUX_POLICY}): install it on ${name} (dnf install -y container-selinux https://rpm.rancher.io/k3s/stable/common/centos/9/noarch/ (the k3s-selinux package), as k3s's install.sh says), or make SELinux permissive (setenforce 0 and SELINUX=permissive in /etc/selinux/config), then run again`,
+  )
+}
+
+/** The killall and uninstall scripts (scripts.ts), and the kubectl, crictl and ctr links to k3s. */
+async function _tools(session: SshSession, role: Role): Promise<boolean> {
+  const killall = await session.ensureFile(KILLALL_SCRIPT, renderKillall(), 0o755)
+  const uninstall = await session.ensureFile(uninstallScript(role), renderUninstall(role), 0o755)
+  // Like install.sh's create_symlinks: only where no such command exists already.
+  const links = await runBounded(
+    session,
+    TOOL_LINKS.map(
+      (t) =>
+        sh`if [ ! -e /usr/local/bin/${t} ] && ! command -v ${t} >/dev/null 2>&1; then ln -s k3s /usr/local/bin/${t} && echo ${t}; fi`,
+    ).join('\n'),
+    'link kubectl, crictl and ctr',
+  )
+  return killall === 'changed' || uninstall === 'changed' || links.stdout.trim() !== ''
 }
 
 /** The sysctl settings and kernel modules k3s needs, applied when their files changed. */
 async function _prerequisites(session: SshSession): Promise<boolean> {
   const sysctl = await session.ensureFile(SYSCTL_FILE, renderSysctl(), 0o644)
   const modules = await session.ensureFile(MODULES_FILE, renderModules(), 0o644)
-  if (modules === 'changed') await session.run(KERNEL_MODULES.map((m) => sh`modprobe ${m}`).join('\n'))
-  if (sysctl === 'changed') await session.run('sysctl --system >/dev/null')
+  if (modules === 'changed')
+    await runBounded(session, KERNEL_MODULES.map((m) => sh`modprobe ${m}`).join('\n'), 'load kernel modules')
+  if (sysctl === 'changed') await runBounded(session, 'sysctl --system >/dev/null', 'apply sysctl settings')
   return sysctl === 'changed' || modules === 'changed'
 }
 
@@ -150,18 +217,18 @@ async function _k3sBinary(input: ConvergeInput): Promise<false | string> {
   const { session, artifact } = input
   if (input.facts.binarySha256 === artifact.sha256) return false
   const temp = `${K3S_BINARY}.homelab-upload`
-  await session.run(sh`mkdir -p /usr/local/bin && rm -f ${temp}`)
+  await runBounded(session, sh`mkdir -p /usr/local/bin && rm -f ${temp}`, 'prepare the upload')
   await session.upload(artifact.path, temp, {
     mode: 0o755,
     ...(input.onUpload === undefined ? {} : { onProgress: input.onUpload }),
   })
-  const check = await session.run(sh`sha256sum < ${temp} | cut -d' ' -f1`)
+  const check = await runBounded(session, sh`sha256sum < ${temp} | cut -d' ' -f1`, 'check the upload')
   if (check.stdout.trim() !== artifact.sha256) {
     throw new Error(
       `the k3s binary arrived damaged (sha256 ${check.stdout.trim()}, expected ${artifact.sha256})`,
     )
   }
-  await session.run(sh`chmod 755 ${temp} && mv -f ${temp} ${K3S_BINARY}`)
+  await runBounded(session, sh`chmod 755 ${temp} && mv -f ${temp} ${K3S_BINARY}`, 'install the k3s binary')
   return `uploaded ${(artifact.sha256 ?? '').slice(0, 12)}`
 }
 
@@ -180,29 +247,44 @@ export function serviceActions(
 
 const ACTION_DONE = { enable: 'enabled', start: 'started', restart: 'restarted' } as const
 
-/** The k3s unit enabled and running the current files; false when nothing was done. */
-async function _service(session: SshSession, unit: string, restart: boolean): Promise<false | string> {
-  const state = await session.run(
+/**
+ * The k3s unit enabled and running the current files; false when nothing was done. A start or
+ * restart is `--no-block`, then waited for with a deadline (startUnit(), wait.ts): the unit has
+ * TimeoutStartSec=0, so a blocking `systemctl start` of a k3s that never becomes ready never returns.
+ */
+async function _service(input: ConvergeInput, unit: string, restart: boolean): Promise<false | string> {
+  const { session } = input
+  const state = await runBounded(
+    session,
     sh`systemctl is-enabled --quiet ${unit} && echo enabled || echo disabled; systemctl is-active --quiet ${unit} && echo active || echo inactive`,
+    `read the state of ${unit}`,
   )
   const [enabled, active] = state.stdout.trim().split('\n')
   const actions = serviceActions(enabled === 'enabled', active === 'active', restart)
-  for (const action of actions) await session.run(sh`systemctl ${action} ${unit}`)
+  for (const action of actions) {
+    if (action === 'enable') await runBounded(session, sh`systemctl enable ${unit}`, `enable ${unit}`)
+    else {
+      await startUnit(session, unit, action, {
+        ...(input.startTimeoutMs === undefined ? {} : { timeoutMs: input.startTimeoutMs }),
+        ...(input.startPollMs === undefined ? {} : { pollMs: input.startPollMs }),
+        onState: (seen) => input.report('service', 'running', `${action}: ${seen}`),
+      })
+    }
+  }
   return actions.length === 0 ? false : actions.map((a) => ACTION_DONE[a]).join(', ')
 }
 
-/** Stops k3s and removes everything `homelab cluster` and k3s put on the node. */
-export async function uninstallNode(session: SshSession, role: 'server' | 'agent'): Promise<void> {
-  const unit = unitName(role)
-  await session.run(
-    [
-      sh`systemctl disable --now ${unit} 2>/dev/null || true`,
-      // k3s leaves containers running when its service stops (KillMode=process): end them too.
-      // (The bracket keeps pkill from matching this very script, whose text holds the pattern.)
-      sh`if [ -x ${K3S_BINARY} ]; then pkill -f '[c]ontainerd-shim-runc' || true; fi`,
-      sh`rm -f ${unitPath(role)} /etc/systemd/system/multi-user.target.wants/${`${unit}.service`}`,
-      'systemctl daemon-reload',
-      sh`rm -rf /etc/rancher/k3s /var/lib/rancher/k3s /var/lib/kubelet /run/k3s ${K3S_BINARY} ${SYSCTL_FILE} ${MODULES_FILE}`,
-    ].join('\n'),
-  )
+/**
+ * Removes k3s from the node with the uninstall script (scripts.ts), written again first so that a
+ * node left half-removed by an earlier run, or set up before the scripts existed, has it. Bounded.
+ */
+export async function uninstallNode(
+  session: SshSession,
+  role: Role,
+  timeoutMs: number = WAIT_DEFAULTS.uninstallMs,
+): Promise<void> {
+  await runBounded(session, 'mkdir -p /usr/local/bin', 'make /usr/local/bin')
+  await session.ensureFile(KILLALL_SCRIPT, renderKillall(), 0o755)
+  await session.ensureFile(uninstallScript(role), renderUninstall(role), 0o755)
+  await runBounded(session, uninstallScript(role), `run ${uninstallScript(role)}`, timeoutMs)
 }

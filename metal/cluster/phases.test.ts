@@ -7,6 +7,7 @@ import type { Machine } from '../../core/config/schema.ts'
 import { testMachine as machine } from '../../test/harness/machines.ts'
 import { kubeconfigSource, notReadyMessage, writeKubeconfig } from './cluster.ts'
 import { serviceActions } from './node.ts'
+import { nodeTokens } from './phases.ts'
 import { FRESH_NODE, type NodeFacts, planCluster } from './plan.ts'
 
 const machines = [machine('a', '10.0.0.10'), machine('w', '10.0.0.20', 'agent'), machine('b', '10.0.0.11')]
@@ -66,4 +67,26 @@ test('writeKubeconfig(): unchanged content left as it is, but a 0644 file is mad
   } finally {
     await rm(dir, { recursive: true, force: true })
   }
+})
+
+test('nodeTokens(): the first server the bare secret; joiners the full tokens with the CA hash; agents never the server token; a node already holding its token keeps it', () => {
+  const hash = 'c'.repeat(64)
+  const tokens = { token: 'serversecret', agentToken: 'agentsecret' }
+  const plan = planCluster(machines, '10.0.0.100', new Map(machines.map((m) => [m.name, FRESH_NODE])))
+  const of = (name: string) => plan.nodes.find((n) => n.machine.name === name) as (typeof plan.nodes)[number]
+  assert.deepEqual(nodeTokens(of('a'), FRESH_NODE, tokens, undefined), {
+    token: 'serversecret',
+    agentToken: 'agentsecret',
+  })
+  assert.deepEqual(nodeTokens(of('b'), FRESH_NODE, tokens, hash), {
+    token: `K10${hash}::server:serversecret`,
+    agentToken: 'agentsecret',
+  })
+  assert.deepEqual(nodeTokens(of('w'), FRESH_NODE, tokens, hash), { token: `K10${hash}::node:agentsecret` })
+  // An agent that joined with the server token before agent tokens existed gets the agent token.
+  assert.deepEqual(nodeTokens(of('w'), { ...FRESH_NODE, token: 'serversecret' }, tokens, hash), {
+    token: `K10${hash}::node:agentsecret`,
+  })
+  const held = `K10${hash}::server:serversecret`
+  assert.equal(nodeTokens(of('b'), { ...FRESH_NODE, token: held }, tokens, hash).token, held)
 })

@@ -14,16 +14,32 @@ import {
   parseKubeconfig,
   rewriteKubeconfigServer,
 } from '../../lib/kube/index.ts'
-import { connectSsh, runOnMachines, SSH_DEFAULTS, type SshSession } from '../../lib/ssh/index.ts'
+import { connectSsh, runOnMachines, SSH_DEFAULTS, type SshSession, sh } from '../../lib/ssh/index.ts'
 import { type MachineRecord, readState, writeState } from '../provision/state.ts'
 import { CLUSTER_DEFAULTS } from './defaults.ts'
-import { convergeNode, probeNode } from './node.ts'
+import { convergeNode, probeNode, SERVER_TOKEN } from './node.ts'
 import { type ClusterPlan, chooseToken, type NodeFacts, type PlannedNode } from './plan.ts'
 import { waitReady } from './ready.ts'
 import { ensureK3s, type K3sArch, type K3sArtifact, k3sArch } from './release.ts'
 import { apiUrl, K3S_KUBECONFIG } from './render.ts'
-import { ClusterError, type ClusterEvent, type ClusterRun, type NodeRun, type PlanSummary } from './run.ts'
-import { generateToken, readToken, tokenPath, writeToken } from './token.ts'
+import {
+  ClusterError,
+  type ClusterEvent,
+  type ClusterOptions,
+  type ClusterRun,
+  type NodeRun,
+  type PlanSummary,
+} from './run.ts'
+import {
+  agentTokenPath,
+  fullToken,
+  generateToken,
+  parseToken,
+  readToken,
+  tokenPath,
+  writeToken,
+} from './token.ts'
+import { runBounded, waitForCacerts, waitNodeGone } from './wait.ts'
 
 /** 1. Connect and probe, in parallel; host keys are pinned (first contact is recorded). */
 export async function _connectAndProbe(cluster: ClusterRun): Promise<void> {
@@ -96,6 +112,13 @@ export async function _tokenAndRelease(
   const choice = chooseToken(await readToken(tokenFile), plan, facts, tokenFile)
   const token = choice.token ?? generateToken()
   if (choice.source !== 'stored') await writeToken(tokenFile, token)
+  // The agent token: separate, made once, kept beside the server token.
+  const agentFile = agentTokenPath(options.stateDir)
+  let agentToken = await readToken(agentFile)
+  if (agentToken === undefined) {
+    agentToken = generateToken()
+    await writeToken(agentFile, agentToken)
+  }
   events({
     type: 'cluster.token',
     source: choice.source,
@@ -123,7 +146,7 @@ export async function _tokenAndRelease(
       }),
     )
   }
-  return { token, artifacts }
+  return { token, agentToken, artifacts }
 }
 
 /** What converging leaves for the last phase. */
@@ -132,50 +155,30 @@ export interface Converged {
   readonly kubeconfigOf: (name: string) => Promise<string>
   /** A client made while converging (to forget rebuilt nodes), if one was. */
   readonly api: KubeClient | undefined
+  /** Servers seen Ready after their change while converging. */
+  readonly confirmed: ReadonlySet<string>
 }
 
-/** 4. Members, then the first server of a new cluster, then joins: servers one at a time, agents in parallel. */
+/** The secrets of the run: the server token's and the agent token's. */
+export interface Tokens {
+  readonly token: string
+  readonly agentToken: string
+}
+
+/**
+ * 4. Members, then the first server of a new cluster, then joins. Servers one at a time, each
+ * Ready before the next (a version or config change never takes the control plane down at once);
+ * agents in bounded parallel. Joins wait until the join address answers /cacerts, and use the
+ * full tokens (K10<CA hash>::…) read from a running server.
+ */
 export async function _converge(
   cluster: ClusterRun,
   plan: ClusterPlan,
-  token: string,
+  tokens: Tokens,
   artifacts: ReadonlyMap<K3sArch, K3sArtifact>,
 ): Promise<Converged> {
-  const { runs, ok, parallel, events } = cluster
-  const endpoint = cluster.options.config.cluster.endpoint
-  const converge = async (planned: PlannedNode) => {
-    const run = runs.get(planned.machine.name) as NodeRun
-    if (run.session === undefined || run.facts === undefined) return
-    try {
-      await convergeNode({
-        session: run.session,
-        node: planned,
-        facts: run.facts,
-        artifact: artifacts.get(k3sArch(run.facts.arch) as K3sArch) as K3sArtifact,
-        token,
-        endpoint,
-        endpointIsVip: plan.endpointIsVip,
-        report: cluster.reporter(run),
-        onUpload: uploadProgress(run.machine.name, events),
-      })
-    } catch (error) {
-      cluster.fail(run, error)
-    }
-  }
-  await runOnMachines(
-    plan.nodes.filter((n) => n.phase === 'member'),
-    parallel,
-    converge,
-  )
-  const initNode = plan.nodes.find((n) => n.phase === 'init')
-  if (initNode !== undefined) {
-    await converge(initNode)
-    if (!ok(initNode.machine.name)) {
-      throw new ClusterError(
-        `Cannot start the cluster: ${initNode.machine.name} failed to initialise it (see above); no other node was changed`,
-      )
-    }
-  }
+  const { runs, ok, parallel, events, options } = cluster
+  const endpoint = options.config.cluster.endpoint
   const kubeconfigs = new Map<string, Promise<string>>()
   const kubeconfigOf = (name: string): Promise<string> => {
     let text = kubeconfigs.get(name)
@@ -185,26 +188,177 @@ export async function _converge(
     }
     return text
   }
-  const source = [initNode?.machine.name, ...plan.members].find((n) => n !== undefined && ok(n))
+  const confirmed = new Set<string>()
   let api: KubeClient | undefined
+  let caHash: string | undefined
+  const converge = async (planned: PlannedNode) => {
+    const run = runs.get(planned.machine.name) as NodeRun
+    if (run.session === undefined || run.facts === undefined) return
+    try {
+      await convergeNode({
+        session: run.session,
+        node: planned,
+        facts: run.facts,
+        artifact: artifacts.get(k3sArch(run.facts.arch) as K3sArch) as K3sArtifact,
+        ...nodeTokens(planned, run.facts, tokens, caHash),
+        endpoint,
+        endpointIsVip: plan.endpointIsVip,
+        report: cluster.reporter(run),
+        onUpload: uploadProgress(run.machine.name, events),
+        ...(options.startTimeoutMs === undefined ? {} : { startTimeoutMs: options.startTimeoutMs }),
+        ...(options.startPollMs === undefined ? {} : { startPollMs: options.startPollMs }),
+      })
+    } catch (error) {
+      cluster.fail(run, error)
+    }
+  }
+  /** A server whose k3s (re)started: Ready through the API before the next one is touched. */
+  const readyBeforeNext = async (planned: PlannedNode): Promise<void> => {
+    const run = runs.get(planned.machine.name) as NodeRun
+    if (!ok(run.machine.name) || !run.changed.includes('service')) return
+    api ??= clientFor(await kubeconfigOf(run.machine.name), plan.joinAddress)
+    const timeoutMs = options.readyTimeoutMs ?? CLUSTER_DEFAULTS.readyTimeoutMs
+    const notReady = await waitReady(api, [run.machine.name], {
+      timeoutMs,
+      events,
+      pollMs: options.readyPollMs,
+      signal: options.signal,
+    })
+    for (const [name, lastSeen] of notReady) {
+      run.lastStep = 'ready'
+      cluster.fail(run, new Error(notReadyMessage(run.machine, timeoutMs, lastSeen)))
+      throw new ClusterError(
+        `Cannot go on with the other servers: ${name} is not Ready after its change (see above); the servers after it were left as they were`,
+      )
+    }
+    confirmed.add(run.machine.name)
+  }
+  const servers = (list: PlannedNode[]) => list.filter((n) => n.machine.role === 'server')
+  const agents = (list: PlannedNode[]) => list.filter((n) => n.machine.role === 'agent')
+  const members = plan.nodes.filter((n) => n.phase === 'member')
+  // caHash from a member's full token (read at probe time), for joiners and agents.
+  caHash = caHashOf(members.map((n) => runs.get(n.machine.name)?.facts?.serverToken))
+  for (const planned of servers(members)) {
+    await converge(planned)
+    await readyBeforeNext(planned)
+  }
+  const initNode = plan.nodes.find((n) => n.phase === 'init')
+  if (initNode !== undefined) {
+    await converge(initNode)
+    if (!ok(initNode.machine.name)) {
+      throw new ClusterError(
+        `Cannot start the cluster: ${initNode.machine.name} failed to initialise it (see above); no other node was changed`,
+      )
+    }
+    await readyBeforeNext(initNode)
+  }
+  const source = [initNode?.machine.name, ...plan.members].find(
+    (n) => n !== undefined && ok(n) && runs.get(n)?.machine.role === 'server',
+  )
+  if (caHash === undefined && source !== undefined) {
+    caHash = caHashOf([await readServerToken(runs.get(source)?.session as SshSession)])
+  }
+  await runOnMachines(agents(members), parallel, converge)
   const joiners = plan.nodes.filter((n) => n.phase === 'join')
-  if (source !== undefined && joiners.some((n) => n.fresh)) {
-    api = clientFor(await kubeconfigOf(source), plan.joinAddress)
-    for (const planned of joiners.filter((n) => n.fresh)) {
-      await forgetRebuiltNode(api, planned.machine, events).catch((error: unknown) =>
+  if (joiners.length > 0) await _beforeJoins(cluster, plan, joiners, caHash)
+  if (source !== undefined && joiners.some((n) => n.fresh && ok(n.machine.name))) {
+    api ??= clientFor(await kubeconfigOf(source), plan.joinAddress)
+    for (const planned of joiners.filter((n) => n.fresh && ok(n.machine.name))) {
+      await forgetRebuiltNode(api, planned.machine, events, options).catch((error: unknown) =>
         cluster.fail(runs.get(planned.machine.name) as NodeRun, error),
       )
     }
   }
-  for (const planned of joiners.filter((n) => n.machine.role === 'server' && ok(n.machine.name))) {
+  for (const planned of servers(joiners).filter((n) => ok(n.machine.name))) {
     await converge(planned)
+    await readyBeforeNext(planned)
   }
   await runOnMachines(
-    joiners.filter((n) => n.machine.role === 'agent' && ok(n.machine.name)),
+    agents(joiners).filter((n) => ok(n.machine.name)),
     parallel,
     converge,
   )
-  return { kubeconfigOf, api }
+  return { kubeconfigOf, api, confirmed }
+}
+
+/** Before any join: the CA hash is known and the join address answers /cacerts; else the joiners fail. */
+async function _beforeJoins(
+  cluster: ClusterRun,
+  plan: ClusterPlan,
+  joiners: PlannedNode[],
+  caHash: string | undefined,
+): Promise<void> {
+  const { runs, options, events } = cluster
+  const waiting = joiners.filter((n) => cluster.ok(n.machine.name) && runs.get(n.machine.name)?.session)
+  if (waiting.length === 0) return
+  const failAll = (error: unknown) => {
+    for (const n of waiting) cluster.fail(runs.get(n.machine.name) as NodeRun, error)
+  }
+  if (caHash === undefined) {
+    failAll(
+      new Error(
+        `Cannot join: no running server's ${SERVER_TOKEN} could be read for the cluster's CA hash (is a server of the cluster up?)`,
+      ),
+    )
+    return
+  }
+  try {
+    await waitForCacerts(plan.joinAddress, {
+      ...(options.cacertsTimeoutMs === undefined ? {} : { timeoutMs: options.cacertsTimeoutMs }),
+      ...(options.cacertsPollMs === undefined ? {} : { pollMs: options.cacertsPollMs }),
+      onState: (seen) => {
+        for (const n of waiting) {
+          events({
+            type: 'node.step',
+            node: n.machine.name,
+            step: 'connect',
+            status: 'running',
+            detail: `waiting for ${apiUrl(plan.joinAddress)}/cacerts: ${seen}`,
+          })
+        }
+      },
+    })
+  } catch (error) {
+    failAll(error)
+  }
+}
+
+/**
+ * What a node's token file holds: a node whose file already holds this cluster's secret keeps it
+ * (no restart for nothing); the first server the bare secret it creates the cluster with; joining
+ * servers the full server token and agents the full agent token, so they check the cluster CA.
+ */
+export function nodeTokens(
+  planned: PlannedNode,
+  facts: NodeFacts,
+  tokens: Tokens,
+  caHash: string | undefined,
+): { token: string; agentToken?: string } {
+  const server = planned.machine.role === 'server'
+  const secret = server ? tokens.token : tokens.agentToken
+  const onNode = facts.token === undefined ? undefined : parseToken(facts.token)
+  const kept =
+    onNode !== undefined && onNode.secret === secret && (onNode.caHash !== '' || planned.phase !== 'join')
+  const token = kept
+    ? (facts.token as string)
+    : planned.phase === 'init' || caHash === undefined
+      ? secret
+      : fullToken(caHash, server ? 'server' : 'node', secret)
+  return server ? { token, agentToken: tokens.agentToken } : { token }
+}
+
+/** The CA hash of the first full token among these. */
+function caHashOf(tokens: readonly (string | undefined)[]): string | undefined {
+  for (const t of tokens) {
+    const hash = t === undefined ? undefined : parseToken(t)?.caHash
+    if (hash) return hash
+  }
+  return undefined
+}
+
+async function readServerToken(session: SshSession): Promise<string | undefined> {
+  const read = await runBounded(session, sh`cat ${SERVER_TOKEN} 2>/dev/null || true`, 'read the server token')
+  return read.stdout.trim() || undefined
 }
 
 /** The server the kubeconfig is read from: the first server that did not fail, init and members first. */
@@ -245,7 +399,9 @@ export async function _kubeconfigAndReady(
   )
   events({ type: 'kubeconfig.written', path: options.kubeconfigPath, changed })
   const api = converged.api ?? clientFor(kubeText, plan.joinAddress)
-  const waitFor = [...runs.values()].filter((r) => r.failed === undefined && r.facts !== undefined)
+  const waitFor = [...runs.values()].filter(
+    (r) => r.failed === undefined && r.facts !== undefined && !converged.confirmed.has(r.machine.name),
+  )
   const timeoutMs = options.readyTimeoutMs ?? CLUSTER_DEFAULTS.readyTimeoutMs
   const notReady = await waitReady(
     api,
@@ -273,7 +429,7 @@ function uploadProgress(node: string, events: (event: ClusterEvent) => void) {
 }
 
 async function fetchKubeconfig(session: SshSession): Promise<string> {
-  const text = (await session.run(`cat ${K3S_KUBECONFIG}`)).stdout
+  const text = (await runBounded(session, `cat ${K3S_KUBECONFIG}`, 'read the kubeconfig')).stdout
   if (!/\bserver:/.test(text)) {
     throw new ClusterError(
       `Cannot read the kubeconfig on ${session.host}: ${K3S_KUBECONFIG} has no server entry`,
@@ -304,20 +460,32 @@ export async function writeKubeconfig(path: string, text: string): Promise<boole
   return true
 }
 
-/** A fresh node whose name the cluster still lists was rebuilt: delete the stale Node first. */
+/**
+ * A fresh node whose name the cluster still lists was rebuilt: delete the stale Node, then wait
+ * until it is gone (k3s removes a server's etcd member in the Node's finalizer, so DELETE returns
+ * while the Node is still there; a server joining before then is refused as a duplicate name).
+ */
 async function forgetRebuiltNode(
   api: KubeClient,
   machine: Machine,
   events: (event: ClusterEvent) => void,
+  options: ClusterOptions,
 ): Promise<void> {
-  const existing = await api.get(`/api/v1/nodes/${encodeURIComponent(machine.name)}`)
+  const path = `/api/v1/nodes/${encodeURIComponent(machine.name)}`
+  const existing = await api.get(path)
   if (existing === undefined) return
-  await api.delete(`/api/v1/nodes/${encodeURIComponent(machine.name)}`)
+  if ((existing as { metadata?: { deletionTimestamp?: string } }).metadata?.deletionTimestamp === undefined) {
+    await api.delete(path)
+  }
+  await waitNodeGone(api, machine.name, {
+    ...(options.nodeGoneTimeoutMs === undefined ? {} : { timeoutMs: options.nodeGoneTimeoutMs }),
+    ...(options.readyPollMs === undefined ? {} : { pollMs: options.readyPollMs }),
+  })
   events({
     type: 'node.rebuilt',
     node: machine.name,
     detail:
-      'its disk holds no cluster data but the cluster still listed it: removed the old node so it can rejoin',
+      'its disk holds no cluster data but the cluster still listed it: removed the old node (and waited until it was gone) so it can rejoin',
   })
 }
 

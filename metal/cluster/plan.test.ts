@@ -198,7 +198,7 @@ test('the token: stored wins, else adopted from a member, else a new one; a mism
   const full = all((m) => ({
     ...memberOf(m, 'init'),
     token: undefined,
-    serverToken: 'K10abc123::server:secret-token',
+    serverToken: `K10${'0123abcd'.repeat(8)}::server:secret-token`,
   }))
   assert.equal(
     chooseToken('secret-token', planCluster([...servers, agent], VIP, full), full, '/s/token').source,

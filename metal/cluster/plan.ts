@@ -13,6 +13,7 @@
  */
 import type { Machine } from '../../core/config/schema.ts'
 import { apiUrl, type Membership, membershipOf } from './render.ts'
+import { parseToken } from './token.ts'
 
 /** What one node holds, read over SSH before anything is changed. */
 export interface NodeFacts {
@@ -32,6 +33,10 @@ export interface NodeFacts {
   readonly serverToken: string | undefined
   /** sha256 of /usr/local/bin/k3s, if present. */
   readonly binarySha256: string | undefined
+  /** What `getenforce` says (Enforcing, Permissive, Disabled), or 'none' without SELinux. */
+  readonly selinux?: string
+  /** The k3s-selinux policy is installed (/usr/share/selinux/packages/k3s.pp, as install.sh checks). */
+  readonly selinuxPolicy?: boolean
 }
 
 /** An installed machine holding nothing of k3s yet (what `homelab plan` assumes). */
@@ -144,7 +149,9 @@ export function chooseToken(
     const f = facts.get(name)
     const onNode = f?.token ?? f?.serverToken
     if (onNode === undefined) continue
-    if (stored === undefined) return { token: onNode, source: 'member', from: name }
+    // Adopted as its secret: a joiner's token file holds the full form (K10<ca hash>::server:<secret>).
+    if (stored === undefined)
+      return { token: parseToken(onNode)?.secret ?? onNode, source: 'member', from: name }
     if (!sameToken(stored, onNode)) {
       throw new ClusterPlanError(
         `Cannot use the cluster token: ${tokenPath} does not match the token on ${name}, a member of the running cluster (was ${tokenPath} replaced or copied from another homelab?): move ${tokenPath} away and run again to adopt the cluster's token`,
@@ -155,8 +162,9 @@ export function chooseToken(
   return stored === undefined ? { token: undefined, source: 'new' } : { token: stored, source: 'stored' }
 }
 
-/** k3s's full token (K10<ca hash>::server:<secret>) and the bare secret are the same token. */
-function sameToken(a: string, b: string): boolean {
-  const secret = (t: string) => t.trim().replace(/^K10[0-9a-f]+::[a-z]+:/, '')
-  return secret(a) === secret(b)
+/** k3s's full token (K10<ca hash>::server:<secret>) and the bare secret are the same token (token.ts). */
+export function sameToken(a: string, b: string): boolean {
+  const x = parseToken(a)
+  const y = parseToken(b)
+  return x !== undefined && y !== undefined && x.secret === y.secret
 }

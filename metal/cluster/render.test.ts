@@ -7,7 +7,7 @@ import { parse } from 'yaml'
 import type { Machine } from '../../core/config/schema.ts'
 import { digestFromSums, k3sArch } from './release.ts'
 import { membershipOf, renderK3sConfig, renderKubeVip, renderUnit } from './render.ts'
-import { generateToken, readToken, writeToken } from './token.ts'
+import { fullToken, generateToken, parseToken, readToken, writeToken } from './token.ts'
 
 const m: Machine = {
   name: 'metal0',
@@ -117,4 +117,28 @@ test('the token: 32 random characters, written 0600, read back, repaired to 0600
   } finally {
     await rm(dir, { recursive: true, force: true })
   }
+})
+
+test('generateToken() never starts with K10, which k3s would read as a full token', () => {
+  for (let i = 0; i < 2000; i++) assert.ok(!generateToken().startsWith('K10'))
+  // What k3s would make of such a bare secret: a full token with no `::`, refused.
+  assert.equal(parseToken('K10abcdefghijklmnopqrstuvwxyz0123'), undefined)
+})
+
+test('parseToken() reads tokens the way k3s does (pkg/clientaccess/token.go)', () => {
+  const hash = 'a'.repeat(64)
+  assert.deepEqual(parseToken(`K10${hash}::server:s3cret`), {
+    caHash: hash,
+    user: 'server',
+    secret: 's3cret',
+  })
+  assert.deepEqual(parseToken(fullToken(hash, 'node', 'agent')), {
+    caHash: hash,
+    user: 'node',
+    secret: 'agent',
+  })
+  assert.deepEqual(parseToken('s3cret'), { caHash: '', user: '', secret: 's3cret' })
+  assert.equal(parseToken('K10abc::server:s3cret'), undefined, 'a CA hash of the wrong length')
+  assert.equal(parseToken(`K10${hash}::server:`), undefined, 'no secret')
+  assert.equal(parseToken(''), undefined)
 })

@@ -18,8 +18,15 @@ export const K3S_KUBECONFIG = '/etc/rancher/k3s/k3s.yaml'
 export const SYSCTL_FILE = '/etc/sysctl.d/90-homelab-k3s.conf'
 export const MODULES_FILE = '/etc/modules-load.d/homelab-k3s.conf'
 export const KUBE_VIP_MANIFEST = '/var/lib/rancher/k3s/agent/pod-manifests/kube-vip.yaml'
-/** Present on a server once it is (or was) a member of an etcd cluster. */
-export const ETCD_MEMBER_DIR = '/var/lib/rancher/k3s/server/db/etcd/member'
+/**
+ * Present on a server once it is (or was) a member of an etcd cluster: the etcd WAL folder, which
+ * is what k3s itself checks (pkg/etcd/etcd.go, IsInitialized(): `<data>/db/etcd/member/wal`).
+ */
+export const ETCD_MEMBER_DIR = '/var/lib/rancher/k3s/server/db/etcd/member/wal'
+/** The agent token on servers (`agent-token-file`), kept apart from the server token. */
+export const K3S_AGENT_TOKEN = '/etc/rancher/k3s/agent-token'
+/** The links install.sh makes beside the binary (create_symlinks), when no such command exists. */
+export const TOOL_LINKS = ['kubectl', 'crictl', 'ctr'] as const
 export const API_PORT = 6443
 /** kube-vip, pinned; ARP mode, control plane only (MetalLB announces services). */
 export const KUBE_VIP_IMAGE = 'ghcr.io/kube-vip/kube-vip:v0.9.2'
@@ -38,6 +45,16 @@ export function unitName(role: Role): 'k3s' | 'k3s-agent' {
 
 export function unitPath(role: Role): string {
   return `/etc/systemd/system/${unitName(role)}.service`
+}
+
+/** The env file install.sh writes beside the unit (FILE_K3S_ENV, 0600). */
+export function unitEnvPath(role: Role): string {
+  return `${unitPath(role)}.env`
+}
+
+/** The unit's env file: install.sh fills it with the K3S_, CONTAINERD_ and proxy variables it was run with; we set none. */
+export function renderUnitEnv(): string {
+  return `${HEADER}# K3S_*, CONTAINERD_* and NO_PROXY/HTTP_PROXY/HTTPS_PROXY lines here reach k3s (none are set).\n`
 }
 
 export function renderSysctl(): string {
@@ -63,7 +80,10 @@ export function renderUnit(role: Role): string {
     '',
     '[Service]',
     'Type=notify',
+    // The three env files install.sh's unit reads, in its order (create_systemd_service_file).
     'EnvironmentFile=-/etc/default/%N',
+    'EnvironmentFile=-/etc/sysconfig/%N',
+    `EnvironmentFile=-${unitEnvPath(role)}`,
     'KillMode=process',
     'Delegate=yes',
     'LimitNOFILE=1048576',
@@ -93,6 +113,8 @@ export interface NodeConfigInput {
   readonly membership: Membership
   /** The control-plane endpoint (a server's IP or a VIP): always a TLS SAN. */
   readonly endpoint: string
+  /** SELinux enforcing with the k3s-selinux policy installed: k3s runs with `selinux: true`. */
+  readonly selinux?: boolean
 }
 
 /** YAML scalars we write are addresses, names and paths: quoted when not plain-safe. */
@@ -114,9 +136,12 @@ export function renderK3sConfig(input: NodeConfigInput): string {
     `node-ip: ${scalar(machine.ip)}`,
     `flannel-iface: ${scalar(machine.nic)}`,
   )
+  if (input.selinux === true) lines.push('selinux: true')
   if (machine.role === 'server') {
     const sans = [...new Set([endpoint, machine.ip])]
     lines.push(
+      // Agents join with this one, not the server token: an agent's token cannot make a server.
+      `agent-token-file: ${K3S_AGENT_TOKEN}`,
       'tls-san:',
       ...sans.map((s) => `  - ${scalar(s)}`),
       'write-kubeconfig-mode: "0600"',
@@ -167,6 +192,8 @@ export function renderKubeVip(machine: Machine, vip: string): string {
     ['vip_leaseduration', '5'],
     ['vip_renewdeadline', '3'],
     ['vip_retryperiod', '1'],
+    // The lease holder's name (pkg/kubevip/config_envvar.go at v0.9.2); else kube-vip takes the hostname.
+    ['vip_nodename', machine.name],
     ['address', vip],
   ]
   return [

@@ -65,6 +65,14 @@ export interface ClusterOptions {
   readonly readyTimeoutMs?: number
   /** Between two readings of the nodes' readiness. @default 1000 */
   readonly readyPollMs?: number
+  /** How long k3s may take from start to ready on one node. @default WAIT_DEFAULTS.startMs */
+  readonly startTimeoutMs?: number
+  readonly startPollMs?: number
+  /** How long joins wait for the join address to answer /cacerts. @default WAIT_DEFAULTS.cacertsMs */
+  readonly cacertsTimeoutMs?: number
+  readonly cacertsPollMs?: number
+  /** How long a rebuilt node's deleted Node may take to go. @default WAIT_DEFAULTS.nodeGoneMs */
+  readonly nodeGoneTimeoutMs?: number
   readonly signal?: AbortSignal
 }
 
