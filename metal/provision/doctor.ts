@@ -7,22 +7,15 @@
  * on the segment (an error in full mode, expected in proxy mode); the installer
  * ISO; and machine addresses already answered by hosts that are not the machine.
  */
-import { randomBytes } from 'node:crypto'
 import { createSocket, type Socket } from 'node:dgram'
 import { readdir, readFile, readlink } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { networkInterfaces } from 'node:os'
 import type { Derived } from '../../core/config/checks.ts'
 import type { Config } from '../../core/config/schema.ts'
-import {
-  clientRequest,
-  DhcpOption,
-  decodeDhcp,
-  encodeDhcp,
-  MessageType,
-  optUint8,
-} from '../../lib/dhcp4/index.ts'
-import { formatIPv4, ipv4FromBytes, parseMac } from '../../lib/ipv4/index.ts'
+import { parseMac } from '../../lib/ipv4/index.ts'
+import { DHCP_PROBE_MS } from '../discover/defaults.ts'
+import { describeOffer, probeDhcp } from '../discover/dhcp-probe.ts'
 import { addressOnInterface } from '../pxe/interface.ts'
 
 export type CheckStatus = 'ok' | 'warn' | 'fail'
@@ -190,57 +183,31 @@ function bindUdp(port: number, address: string): Promise<Socket> {
   })
 }
 
-/** Broadcasts one DHCPDISCOVER from the interface and lists who offers. */
+/** Broadcasts one DHCPDISCOVER from the interface (never followed by a REQUEST) and lists who offers. */
 async function probeDhcpServers(
   options: DoctorOptions,
   address: string,
   report: (check: string, status: CheckStatus, detail: string, fix?: string) => void,
 ): Promise<void> {
   const { config } = options
-  const mac =
-    parseMac(networkInterfaces()[config.network.interface]?.[0]?.mac ?? '') ??
-    `02:${randomBytes(5)
-      .toString('hex')
-      .replace(/(..)(?!$)/g, '$1:')}`
-  let receiver: Socket | undefined
-  let sender: Socket | undefined
-  const servers = new Map<string, string>()
-  try {
-    receiver = await bindUdp(68, '0.0.0.0')
-    sender = await bindUdp(68, address)
-    sender.setBroadcast(true)
-  } catch (err) {
-    receiver?.close()
+  const probe = await probeDhcp({
+    interface: config.network.interface,
+    address,
+    waitMs: options.dhcpProbeMs ?? DHCP_PROBE_MS,
+  })
+  if (!probe.ok) {
     report(
       'dhcp servers',
       'warn',
-      `could not probe for DHCP servers: ${(err as Error).message}`,
+      `could not probe for DHCP servers: ${probe.reason}`,
       'stop the DHCP client holding port 68 for a moment, or ignore this',
     )
     return
   }
-  const xid = randomBytes(4).readUInt32BE(0)
-  receiver.on('message', (bytes) => {
-    try {
-      const p = decodeDhcp(bytes)
-      if (p.xid !== xid || p.op !== 2) return
-      const server = p.options.get(DhcpOption.ServerIdentifier)
-      const id = server !== undefined && server.length === 4 ? formatIPv4(ipv4FromBytes(server)) : 'unknown'
-      servers.set(id, p.yiaddr === 0 ? 'no address (a proxyDHCP server)' : `offered ${formatIPv4(p.yiaddr)}`)
-    } catch {
-      // not a DHCP reply
-    }
-  })
-  const discover = encodeDhcp(
-    clientRequest({ mac, xid, options: [[DhcpOption.MessageType, optUint8(MessageType.Discover)]] }),
-  )
-  await new Promise<void>((resolve) => sender?.send(discover, 67, '255.255.255.255', () => resolve()))
-  await new Promise((r) => setTimeout(r, options.dhcpProbeMs ?? 4000))
-  receiver.close()
-  sender.close()
-  const found = [...servers].map(([id, what]) => `${id} (${what})`).join(', ')
+  const servers = probe.offers
+  const found = servers.map(describeOffer).join(', ')
   if (config.network.dhcp.mode === 'full') {
-    if (servers.size === 0) report('dhcp servers', 'ok', 'no other DHCP server answers on this segment')
+    if (servers.length === 0) report('dhcp servers', 'ok', 'no other DHCP server answers on this segment')
     else
       report(
         'dhcp servers',
@@ -248,7 +215,7 @@ async function probeDhcpServers(
         `another DHCP server answers on this segment: ${found}`,
         'two DHCP servers fight over clients: set network.dhcp.mode: proxy to work beside it, or turn it off',
       )
-  } else if (servers.size === 0) {
+  } else if (servers.length === 0) {
     report(
       'dhcp servers',
       'warn',
