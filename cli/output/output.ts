@@ -13,6 +13,7 @@ import { jsonLine, sanitizeEvent, terminalText } from '../../core/log/sanitize.t
 import { createLiveLines, type LiveLines, type LiveState } from '../live.ts'
 import { BOOTSTRAP, CLUSTER_VIEW, type ClusterViewEvent } from './bootstrap.ts'
 import { CLUSTER, type ClusterOutputEvent } from './cluster.ts'
+import { DISCOVER, type DiscoverOutputEvent } from './discover.ts'
 import { LAB, type LabEvent } from './lab.ts'
 import { METAL, type MetalEvent } from './metal.ts'
 import type { Renderers, Shown } from './shown.ts'
@@ -25,6 +26,7 @@ export type CliEvent =
   | BootstrapEvent
   | ClusterViewEvent
   | LabEvent
+  | DiscoverOutputEvent
 
 const RENDERERS: Renderers<Exclude<CliEvent, HomelabEvent>> = {
   ...METAL,
@@ -32,6 +34,7 @@ const RENDERERS: Renderers<Exclude<CliEvent, HomelabEvent>> = {
   ...BOOTSTRAP,
   ...CLUSTER_VIEW,
   ...LAB,
+  ...DISCOVER,
 }
 
 /** What `event` looks like for people; undefined for the kinds core/log/reporter.ts renders. */
