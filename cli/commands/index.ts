@@ -1,5 +1,6 @@
 import { BOOTSTRAP_DEFAULTS } from '../../bootstrap/defaults.ts'
 import { CLUSTER_DEFAULTS } from '../../metal/cluster/defaults.ts'
+import { FEDORA_RELEASE } from '../../metal/discover/defaults.ts'
 import { PXE_PORTS } from '../../metal/pxe/ports.ts'
 import type { CommandSpec } from '../command.ts'
 
@@ -21,6 +22,105 @@ export const COMMANDS: readonly CommandSpec[] = [
       '                         into .cache/charts (default: offline, our templates plus cached charts)',
     ],
     load: async () => (await import('./validate.ts')).validate,
+  },
+  {
+    name: 'init',
+    summary: 'write homelab.yaml from what this controller finds on its network',
+    description:
+      "Detects the controller's network (the default route's interface, or --interface): subnet, gateway,\n" +
+      "DNS servers (/etc/resolv.conf, or systemd-resolved's upstream list). Sends one DHCPDISCOVER, never\n" +
+      'followed by a REQUEST (so nothing is leased), and proposes dhcp.mode proxy when a server offers, else\n' +
+      'full. Finds your SSH public key (or creates ~/.ssh/id_ed25519 with ssh-keygen when you agree). Asks\n' +
+      'only what it cannot find (domain, time zone, Fedora release), writes a commented homelab.yaml with\n' +
+      'its $schema line, and validates it. Never overwrites a file without --force. Next: homelab discover.',
+    options: {
+      interface: { type: 'string' },
+      domain: { type: 'string' },
+      timezone: { type: 'string' },
+      release: { type: 'string' },
+      'ssh-key': { type: 'string' },
+      seed: { type: 'string' },
+      'iso-url': { type: 'string' },
+      'iso-sha256': { type: 'string' },
+      mode: { type: 'string' },
+      probe: { type: 'string' },
+      yes: { type: 'boolean', short: 'y' },
+      force: { type: 'boolean' },
+    },
+    optionHelp: [
+      "      --interface IF     [string] the interface on the machines' network (default: the default route's)",
+      '      --domain NAME      [string] gitops.domain, apps are served as <app>.NAME (asked; --yes: home.arpa)',
+      "      --timezone TZ      [string] os.timezone, an IANA name (default: this controller's)",
+      `      --release N        [number] os.release, the Fedora release (default: ${FEDORA_RELEASE})`,
+      '      --ssh-key FILE     [string] os.sshPublicKey (default: the first of ~/.ssh/id_{ed25519,ecdsa,rsa}.pub)',
+      '      --seed URL         [string] gitops.seed.url (default: the git remote "origin", else asked)',
+      '      --iso-url URL      [string] os.iso.url, the Fedora Server DVD (default: the one of --release 43), or test-os',
+      "      --iso-sha256 HEX   [string] os.iso.sha256, from the release's CHECKSUM file (asked)",
+      '      --mode MODE        [string] proxy or full: skip the DHCP probe and use MODE',
+      '      --probe S          [number] seconds to wait for DHCP offers (default: 4)',
+      '  -y, --yes              [boolean] ask nothing: take every default (creates an SSH key if none is found)',
+      '      --force            [boolean] replace an existing config file',
+    ],
+    load: async () => (await import('./init.ts')).init,
+  },
+  {
+    name: 'discover',
+    stoppable: true,
+    summary:
+      'list the machines that PXE-boot on the network (answers nothing); --add puts them in homelab.yaml',
+    description:
+      'Listens on network.interface (or --interface) for PXE DHCP requests, answering nothing, until Ctrl-C\n' +
+      'or --for SECONDS. One line per machine: MAC, vendor (IEEE OUI registry), firmware (BIOS, UEFI, UEFI\n' +
+      'HTTP, from option 93) and whether homelab.yaml has it. Power the machines on, or --wake MAC sends a\n' +
+      'Wake-on-LAN packet. --add appends the new ones to machines: with proposed names and the next free\n' +
+      'addresses (outside the load-balancer pool, dhcp.range, the gateway, the controller and the endpoint),\n' +
+      'keeping every comment and the layout of the file.',
+    options: {
+      interface: { type: 'string' },
+      for: { type: 'string' },
+      add: { type: 'boolean' },
+      wake: { type: 'string', multiple: true },
+      role: { type: 'string' },
+    },
+    optionHelp: [
+      '      --interface IF     [string] where to listen (default: network.interface of the config)',
+      '      --for S            [number] stop after S seconds (default: until Ctrl-C)',
+      '      --add              [boolean] append the machines not in the config when it stops',
+      '      --wake MAC         [string] send Wake-on-LAN to MAC first (repeatable)',
+      '      --role ROLE        [string] role of added machines: server or agent (default: server up to 3, then agent)',
+    ],
+    load: async () => (await import('./discover.ts')).discover,
+  },
+  {
+    name: 'machine',
+    summary: 'machine add NAME --mac MAC | machine remove NAME: edit machines: in homelab.yaml',
+    description:
+      'add NAME     appends a machine with --mac, and --ip (default: the next free address), --role (default:\n' +
+      '             server), --disk, --nic, --firmware. Refuses a name, MAC or address already used, or an address\n' +
+      '             the config reserves, with the messages of homelab validate.\n' +
+      '             Only the new entry is written: comments and layout stay as they are.\n' +
+      "remove NAME  deletes the machine's entry. Refuses while it is a node of the cluster (run\n" +
+      '             `homelab node remove NAME` first).',
+    usage: 'add NAME --mac MAC [options] | remove NAME',
+    options: {
+      mac: { type: 'string' },
+      ip: { type: 'string' },
+      role: { type: 'string' },
+      disk: { type: 'string' },
+      nic: { type: 'string' },
+      firmware: { type: 'string' },
+      state: { type: 'string' },
+    },
+    optionHelp: [
+      '      --mac MAC          [string] add: the MAC of the NIC that netboots (required)',
+      '      --ip ADDR          [string] add: the static address (default: the next free one)',
+      '      --role ROLE        [string] add: server or agent (default: server)',
+      '      --disk DISK        [string] add: the install disk (default: sda; name it by /dev/disk/by-id/...)',
+      '      --nic NAME         [string] add: the NIC name in the installed OS (default: eno1; the installer reports it)',
+      '      --firmware FW      [string] add: uefi, uefi-http or bios (default: unset, uefi)',
+      '      --state DIR        [string] remove: where state is kept, the kubeconfig included (default: .state beside the config)',
+    ],
+    load: async () => (await import('./machine.ts')).machine,
   },
   {
     name: 'plan',
