@@ -78,7 +78,8 @@ test('findStalls(): a large HTTP download that keeps moving never stalls; one th
     },
     clock,
     chunkSize: CHUNK,
-    readAhead: 1,
+    smallChunkSize: CHUNK, // one chunk at a time, each read only once the last was taken
+    idleTimeoutMs: 2 ** 31 - 1, // this test is about the watchdog, not the server's idle limit
   })
   let received = 0
   const done = new Promise<void>((resolve, reject) => {

@@ -5,23 +5,35 @@ import { test } from 'node:test'
 import type { ServedFile } from './files.ts'
 import { BufferPool, DownloadAborted, type ResponseSink, sendRange } from './http-stream.ts'
 
-/** Holds every write until complete() is called; wrote(n) resolves once n writes arrived. */
+/**
+ * Holds every write until complete() is called; wrote(n) resolves once n writes arrived. Like a
+ * socket, write() says false (buffer full) for a chunk of `highWaterMark` bytes or more, and
+ * complete() emits 'drain' once nothing is held.
+ */
 class HeldSink extends EventEmitter implements ResponseSink {
   destroyed = false
-  readonly writes: { chunk: Buffer; done: (error?: Error) => void }[] = []
+  highWaterMark = 16
+  readonly writes: { chunk: Buffer; completed: boolean; done: (error?: Error) => void }[] = []
   private waiters: { n: number; resolve: () => void }[] = []
   write(chunk: Uint8Array, callback: (error: Error | null | undefined) => void): boolean {
-    this.writes.push({ chunk: Buffer.from(chunk), done: (error) => callback(error) })
+    this.writes.push({ chunk: Buffer.from(chunk), completed: false, done: (error) => callback(error) })
     for (const w of this.waiters.filter((w) => this.writes.length >= w.n)) w.resolve()
     this.waiters = this.waiters.filter((w) => this.writes.length < w.n)
-    return true
+    return this.held() < this.highWaterMark
+  }
+  private held(): number {
+    return this.writes.filter((w) => !w.completed).reduce((n, w) => n + w.chunk.length, 0)
   }
   wrote(n: number): Promise<void> {
     if (this.writes.length >= n) return Promise.resolve()
     return new Promise((resolve) => this.waiters.push({ n, resolve }))
   }
-  complete(i: number): void {
-    this.writes[i]?.done()
+  complete(i: number, error?: Error): void {
+    const w = this.writes[i]
+    if (w === undefined || w.completed) return
+    w.completed = true
+    w.done(error)
+    if (error === undefined && this.held() < this.highWaterMark) this.emit('drain')
   }
   bytes(): Buffer {
     return Buffer.concat(this.writes.map((w) => w.chunk))
@@ -44,69 +56,109 @@ function memoryFile(content: Buffer, size = content.length): ServedFile & { read
 const CONTENT = Buffer.from(Array.from({ length: 40 }, (_, i) => i))
 /** Every promise job runs before the next turn of the event loop: what is stalled after this stays stalled. */
 const settle = () => new Promise<void>((resolve) => setImmediate(resolve))
+const pool = (maxBig = 4) => new BufferPool({ bigSize: 16, smallSize: 8, maxBig, keepBig: 2, keepSmall: 4 })
 
-test('sendRange() reads no further than readAhead buffers until a write completes (backpressure)', async () => {
+test('sendRange() reads the next small chunk only once the socket took the last one (no read-ahead)', async () => {
   const sink = new HeldSink()
+  sink.highWaterMark = 8 // a socket's buffer (16 KiB) is smaller than a small chunk (128 KiB)
   const file = memoryFile(CONTENT)
-  const pool = new BufferPool(8, 4)
   const sent = { bytes: 0 }
-  const done = sendRange(sink, file, 3, 30, pool, 2, sent)
-  await sink.wrote(2)
+  const done = sendRange(sink, file, 3, 30, pool(), sent, { growAfter: 1000 })
+  await sink.wrote(1)
   await settle()
-  assert.equal(file.reads, 2, 'two buffers out, both written: the third read waits')
-  assert.equal(sink.writes.length, 2)
-  sink.complete(0)
-  await sink.wrote(3)
-  assert.equal(sent.bytes, 8)
-  for (let i = 1; i < 4; i++) {
+  // A client that never reads: one small buffer written, nothing read ahead, however long it waits.
+  assert.equal(file.reads, 1)
+  assert.equal(sink.writes.length, 1)
+  for (let i = 0; i < 4; i++) {
     await sink.wrote(i + 1)
+    await settle()
+    assert.equal(file.reads, i + 1, 'no read before the write was taken')
     sink.complete(i)
   }
   await done
   assert.deepEqual(sink.bytes(), CONTENT.subarray(3, 31))
   assert.equal(sent.bytes, 28)
-  assert.equal(pool.idle, 2, 'both buffers went back to the pool')
 })
 
-test('sendRange() stops reading and rejects with DownloadAborted when the connection closes', async () => {
+test('sendRange() moves to big buffers after growAfter accepted bytes, reading one ahead, within the budget', async () => {
   const sink = new HeldSink()
   const file = memoryFile(CONTENT)
-  const done = sendRange(sink, file, 0, 39, new BufferPool(8, 4), 2, { bytes: 0 })
+  const p = pool()
+  const done = sendRange(sink, file, 0, 39, p, { bytes: 0 }, { growAfter: 8 })
+  await sink.wrote(1)
+  assert.equal(sink.writes[0]?.chunk.length, 8, 'a small buffer first')
+  sink.complete(0)
+  await sink.wrote(3)
+  await settle()
+  // Big: one written, the next read ahead and written too; the third read waits.
+  assert.deepEqual(
+    sink.writes.map((w) => w.chunk.length),
+    [8, 16, 16],
+  )
+  assert.equal(p.big, 2)
+  sink.complete(1)
+  sink.complete(2)
+  await done
+  assert.deepEqual(sink.bytes(), CONTENT)
+  assert.equal(p.big, 2, 'two big buffers kept for the next download')
+})
+
+test('sendRange() goes on with small buffers when the big-buffer budget is spent', async () => {
+  const sink = new HeldSink()
+  const p = pool(0)
+  const done = sendRange(sink, memoryFile(CONTENT), 0, 39, p, { bytes: 0 }, { growAfter: 0 })
+  for (let i = 0; i < 5; i++) {
+    await sink.wrote(i + 1)
+    sink.complete(i)
+  }
+  await done
+  assert.deepEqual(
+    sink.writes.map((w) => w.chunk.length),
+    [8, 8, 8, 8, 8],
+  )
+  assert.deepEqual(sink.bytes(), CONTENT)
+})
+
+test('sendRange() stops reading and rejects with DownloadAborted when the connection closes; big buffers stop counting', async () => {
+  const sink = new HeldSink()
+  const file = memoryFile(CONTENT)
+  const p = pool()
+  const done = sendRange(sink, file, 0, 39, p, { bytes: 0 }, { growAfter: 0 })
   await sink.wrote(2)
+  assert.equal(p.big, 2)
   sink.emit('close')
   await assert.rejects(done, DownloadAborted)
-  sink.complete(0)
+  sink.complete(0, new Error('socket gone'))
   await settle()
   assert.equal(file.reads, 2)
-  assert.equal(sink.writes.length, 2)
+  assert.equal(p.big, 0, 'the budget is whole again')
   assert.equal(sink.listenerCount('close'), 0, 'its close listener is removed')
+  assert.equal(sink.listenerCount('drain'), 0, 'its drain listener is removed')
 })
 
 test('sendRange() rejects at once on a response already destroyed', async () => {
   const sink = new HeldSink()
   sink.destroyed = true
   const file = memoryFile(CONTENT)
-  await assert.rejects(sendRange(sink, file, 0, 39, new BufferPool(8, 4), 2, { bytes: 0 }), DownloadAborted)
+  await assert.rejects(sendRange(sink, file, 0, 39, pool(), { bytes: 0 }, { growAfter: 0 }), DownloadAborted)
   assert.equal(file.reads, 0)
 })
 
 test('sendRange() rejects when the file is shorter than its size says', async () => {
   const sink = new HeldSink()
   const file = memoryFile(CONTENT.subarray(0, 12), 40)
-  const done = sendRange(sink, file, 0, 39, new BufferPool(8, 4), 2, { bytes: 0 })
+  const done = sendRange(sink, file, 0, 39, pool(), { bytes: 0 }, { growAfter: 1000 })
   await sink.wrote(1)
   sink.complete(0)
   await assert.rejects(done, { message: 'the file ended at byte 12, before byte 40' })
 })
 
-test('sendRange() gives a range smaller than a chunk a buffer of its own, not one from the pool', async () => {
+test('sendRange() sends a range smaller than a chunk in one write', async () => {
   const sink = new HeldSink()
-  const pool = new BufferPool(64, 4)
-  const done = sendRange(sink, memoryFile(CONTENT), 5, 9, pool, 2, { bytes: 0 })
+  const done = sendRange(sink, memoryFile(CONTENT), 5, 9, pool(), { bytes: 0 }, { growAfter: 0 })
   await sink.wrote(1)
   assert.equal(sink.writes[0]?.chunk.length, 5)
   sink.complete(0)
   await done
   assert.deepEqual(sink.bytes(), CONTENT.subarray(5, 10))
-  assert.equal(pool.idle, 0)
 })

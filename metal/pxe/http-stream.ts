@@ -1,9 +1,18 @@
 /**
- * Streaming a byte range of a ServedFile to an HTTP response, with bounded memory: `sendRange`
- * reads ahead while earlier chunks are written, holds at most `readAhead` buffers per download
- * (a stalled client stalls the reads), and stops when the connection closes (DownloadAborted).
- * The response is a `ResponseSink`, so tests drive it with a stand-in that completes writes when
- * told (http-stream.test.ts).
+ * Streaming a byte range of a ServedFile to an HTTP response with bounded memory, whatever the
+ * client does (`sendRange`):
+ *
+ * - No read-ahead beyond what the socket accepts. A download starts with small buffers
+ *   (`BufferPool.smallSize`) and reads the next one only once the socket took the previous one
+ *   ('drain'), so a client that never reads holds one small buffer, however large the file.
+ * - A download that proved it reads (`growAfter` bytes accepted by its socket) moves to big buffers
+ *   (`BufferPool.bigSize`), with one read ahead while the previous is written, while the pool's
+ *   budget of big buffers (`maxBig`) lasts; when it is spent, downloads go on with small buffers.
+ *   So all downloads together hold at most maxBig * bigSize + connections * smallSize.
+ * - It stops when the connection closes (DownloadAborted).
+ *
+ * The response is a `ResponseSink`, so tests drive it with a stand-in that completes writes and
+ * drains when told (http-stream.test.ts).
  */
 import type { ServedFile } from './files.ts'
 
@@ -11,28 +20,76 @@ import type { ServedFile } from './files.ts'
 export interface ResponseSink {
   readonly destroyed: boolean
   write(chunk: Uint8Array, callback: (error: Error | null | undefined) => void): boolean
-  on(event: 'close', listener: () => void): unknown
-  off(event: 'close', listener: () => void): unknown
+  on(event: 'close' | 'drain', listener: () => void): unknown
+  off(event: 'close' | 'drain', listener: () => void): unknown
 }
 
-/** Big buffers, reused across downloads; a buffer comes back only once its socket write completed. */
+/**
+ * The buffers of every download of one server. Big buffers are counted: at most `maxBig` exist at
+ * once (in use or idle), and at most `keepBig` idle ones are kept for the next downloads (the rest
+ * are freed, so memory goes back when clients leave). Small buffers are made per chunk; up to
+ * `keepSmall` idle ones are reused.
+ */
 export class BufferPool {
-  readonly size: number
-  private readonly keep: number
-  private readonly free: Buffer[] = []
-  constructor(size: number, keep: number) {
-    this.size = size
-    this.keep = keep
+  readonly bigSize: number
+  readonly smallSize: number
+  readonly maxBig: number
+  private readonly keepBig: number
+  private readonly keepSmall: number
+  private readonly freeBig: Buffer[] = []
+  private readonly freeSmall: Buffer[] = []
+  private bigCount = 0
+
+  constructor(options: {
+    bigSize: number
+    smallSize: number
+    maxBig: number
+    keepBig?: number
+    keepSmall?: number
+  }) {
+    this.bigSize = options.bigSize
+    this.smallSize = Math.min(options.smallSize, options.bigSize)
+    this.maxBig = options.maxBig
+    this.keepBig = Math.min(options.keepBig ?? 2, options.maxBig)
+    this.keepSmall = options.keepSmall ?? 16
   }
-  take(): Buffer {
-    return this.free.pop() ?? Buffer.allocUnsafeSlow(this.size)
+
+  /** A big buffer, or undefined when `maxBig` already exist. */
+  takeBig(): Buffer | undefined {
+    const free = this.freeBig.pop()
+    if (free !== undefined) return free
+    if (this.bigCount >= this.maxBig) return undefined
+    this.bigCount++
+    return Buffer.allocUnsafeSlow(this.bigSize)
   }
-  give(buffer: Buffer): void {
-    if (this.free.length < this.keep) this.free.push(buffer)
+
+  /** A big buffer whose write completed: kept for reuse, or freed. */
+  giveBig(buffer: Buffer): void {
+    if (this.freeBig.length < this.keepBig) this.freeBig.push(buffer)
+    else this.bigCount--
   }
-  /** Buffers kept for the next downloads. */
+
+  /** A big buffer given up with its connection (the socket may still reference it): no longer counted. */
+  dropBig(): void {
+    this.bigCount--
+  }
+
+  takeSmall(): Buffer {
+    return this.freeSmall.pop() ?? Buffer.allocUnsafeSlow(this.smallSize)
+  }
+
+  giveSmall(buffer: Buffer): void {
+    if (this.freeSmall.length < this.keepSmall) this.freeSmall.push(buffer)
+  }
+
+  /** Big buffers that exist (in use or idle). */
+  get big(): number {
+    return this.bigCount
+  }
+
+  /** Idle buffers kept for the next downloads (big and small). */
   get idle(): number {
-    return this.free.length
+    return this.freeBig.length + this.freeSmall.length
   }
 }
 
@@ -43,75 +100,18 @@ export class DownloadAborted extends Error {
 
 interface Chunk {
   readonly buffer: Buffer
+  readonly big: boolean
   readonly length: number
   readonly wanted: number
 }
 
-/** One download's buffers: at most `readAhead` exist; a finished download returns them to the pool. */
-class _Buffers {
-  private readonly idle: Buffer[] = []
-  private taken = 0
-  private wake: (() => void) | undefined
-  closed: boolean
-  finished = false
-  private readonly pool: BufferPool
-  private readonly readAhead: number
-  /** A range smaller than a chunk (config files, small images) gets a buffer of its own size. */
-  private readonly smallSize: number | undefined
-
-  constructor(pool: BufferPool, readAhead: number, rangeLength: number, closed: boolean) {
-    this.pool = pool
-    this.readAhead = readAhead
-    this.smallSize = rangeLength < pool.size ? rangeLength : undefined
-    this.closed = closed
-  }
-
-  close(): void {
-    this.closed = true
-    this.wake?.()
-  }
-
-  /** A buffer to read into; waits while `readAhead` are in use; throws DownloadAborted once closed. */
-  async acquire(): Promise<Buffer> {
-    for (;;) {
-      if (this.closed) throw new DownloadAborted()
-      const buffer = this.idle.pop()
-      if (buffer !== undefined) return buffer
-      if (this.taken < this.readAhead) {
-        this.taken++
-        return this.smallSize !== undefined ? Buffer.allocUnsafe(this.smallSize) : this.pool.take()
-      }
-      await new Promise<void>((resolve) => {
-        this.wake = resolve
-      })
-      this.wake = undefined
-    }
-  }
-
-  /** A buffer whose write completed. */
-  release(buffer: Buffer): void {
-    if (this.finished) {
-      if (this.smallSize === undefined) this.pool.give(buffer)
-      return
-    }
-    this.idle.push(buffer)
-    this.wake?.()
-  }
-
-  /** The download ended without the connection closing: idle buffers go back to the pool. */
-  finish(): void {
-    this.finished = true
-    if (this.smallSize === undefined) for (const buffer of this.idle) this.pool.give(buffer)
-  }
-}
-
-async function _readChunk(
+async function _read(
   file: ServedFile,
-  buffers: _Buffers,
+  buffer: Buffer,
+  big: boolean,
   position: number,
   end: number,
 ): Promise<Chunk> {
-  const buffer = await buffers.acquire()
   const wanted = Math.min(buffer.length, end + 1 - position)
   let length = 0
   while (length < wanted) {
@@ -119,16 +119,45 @@ async function _readChunk(
     if (n <= 0) break
     length += n
   }
-  return { buffer, length, wanted }
+  return { buffer, big, length, wanted }
+}
+
+export interface SendOptions {
+  /** Bytes the socket must have accepted before the download may use big buffers. */
+  readonly growAfter: number
+}
+
+/** One download's state: what is written but not yet accepted, and the wake-up for waits. */
+class _Download {
+  closed: boolean
+  full = false
+  /** Big buffers handed to the socket whose write has not completed. */
+  readonly pendingBig = new Set<Buffer>()
+  private wake: (() => void) | undefined
+  constructor(closed: boolean) {
+    this.closed = closed
+  }
+  poke = (): void => {
+    this.wake?.()
+  }
+  /** Waits until `ready()` or the connection closed; throws DownloadAborted when it closed. */
+  async until(ready: () => boolean): Promise<void> {
+    while (!this.closed && !ready()) {
+      await new Promise<void>((resolve) => {
+        this.wake = resolve
+      })
+      this.wake = undefined
+    }
+    if (this.closed) throw new DownloadAborted()
+  }
 }
 
 /**
- * Writes bytes [start, end] of `file` to `res`. Chunks are read ahead while earlier ones are being
- * written (prefetch), at most `readAhead` buffers exist per download (backpressure: a stalled client
- * stalls the reads), and a buffer is reused only after its write completed (the socket may still
- * reference it until then). `sent.bytes` counts bytes handed to the kernel (`sent.onSent` is called
- * after each count, for progress events). Rejects with
- * DownloadAborted when the connection closes, and with an Error when the file is shorter than said.
+ * Writes bytes [start, end] of `file` to `res` with the memory rules of this module. A buffer is
+ * reused only after its write completed (the socket may reference it until then). `sent.bytes`
+ * counts bytes the socket accepted (`sent.onSent` is called after each count, for progress events
+ * and idle timers). Rejects with DownloadAborted when the connection closes, and with an Error when
+ * the file is shorter than said.
  */
 export async function sendRange(
   res: ResponseSink,
@@ -136,41 +165,81 @@ export async function sendRange(
   start: number,
   end: number,
   pool: BufferPool,
-  readAhead: number,
   sent: { bytes: number; readonly onSent?: () => void },
+  options: SendOptions,
 ): Promise<void> {
-  const buffers = new _Buffers(pool, readAhead, end + 1 - start, res.destroyed)
-  const onClose = (): void => buffers.close()
+  const d = new _Download(res.destroyed)
+  const onClose = (): void => {
+    d.closed = true
+    d.poke()
+  }
+  const onDrain = (): void => {
+    d.full = false
+    d.poke()
+  }
   res.on('close', onClose)
+  res.on('drain', onDrain)
+  const take = (): { buffer: Buffer; big: boolean } => {
+    const big = sent.bytes >= options.growAfter ? pool.takeBig() : undefined
+    return big === undefined ? { buffer: pool.takeSmall(), big: false } : { buffer: big, big: true }
+  }
   let position = start
-  let next: Promise<Chunk> | undefined = _readChunk(file, buffers, position, end)
+  let next: Promise<Chunk> | undefined
   try {
+    if (d.closed) throw new DownloadAborted()
+    const first = take()
+    next = _read(file, first.buffer, first.big, position, end)
     while (next !== undefined) {
-      const { buffer, length, wanted } = await next
+      const chunk = await next
       next = undefined
+      const { buffer, big, length, wanted } = chunk
       if (length < wanted) {
+        _giveBack(pool, chunk)
         throw new Error(`the file ended at byte ${position + length}, before byte ${end + 1}`)
       }
-      position += length
-      if (position <= end) {
-        next = _readChunk(file, buffers, position, end)
-        next.catch(() => undefined)
+      if (d.closed) {
+        _giveBack(pool, chunk)
+        throw new DownloadAborted()
       }
-      res.write(buffer.subarray(0, length), (err) => {
-        if (err) return // the connection is gone; the buffer may still be referenced: drop it
+      position += length
+      if (big) d.pendingBig.add(buffer)
+      const ok = res.write(buffer.subarray(0, length), (err) => {
+        if (big) {
+          // Once the download ended, the finally below settled the count for what was pending.
+          if (!d.pendingBig.delete(buffer)) return
+          if (err) pool.dropBig()
+          else pool.giveBig(buffer)
+        } else if (!err) pool.giveSmall(buffer)
+        if (err) return d.poke()
         sent.bytes += length
-        buffers.release(buffer)
         sent.onSent?.()
+        d.poke()
       })
-      // No wait for 'drain' here: the buffer pool is the backpressure. While `readAhead` buffers
-      // are queued or being read, acquire() waits for a write to complete; keeping the next
-      // chunk queued behind the current one lets libuv go straight from one write to the next.
-      if (buffers.closed) throw new DownloadAborted()
+      if (!ok) d.full = true
+      if (position > end) break
+      // Small buffers: read on only once the socket took the last one. Big buffers: one read ahead
+      // while the previous is written, never more than two per download.
+      if (big) await d.until(() => d.pendingBig.size < 2)
+      else await d.until(() => !d.full)
+      const again = take()
+      next = _read(file, again.buffer, again.big, position, end)
     }
   } finally {
     // Never leave a read running on a file the caller is about to close.
-    await next?.catch(() => undefined)
+    const last = await next?.catch(() => undefined)
+    if (last !== undefined) _giveBack(pool, last)
     res.off('close', onClose)
-    if (!buffers.closed) buffers.finish()
+    res.off('drain', onDrain)
+    // Writes still pending on a closed connection: their big buffers stop counting now.
+    if (d.closed) {
+      for (let i = 0; i < d.pendingBig.size; i++) pool.dropBig()
+      d.pendingBig.clear()
+    }
   }
+}
+
+/** A chunk that was read but never written. */
+function _giveBack(pool: BufferPool, chunk: Chunk): void {
+  if (chunk.big) pool.giveBig(chunk.buffer)
+  else pool.giveSmall(chunk.buffer)
 }

@@ -13,8 +13,9 @@
  *   installer asks for multipart/byteranges, and a whole file is always a correct answer.
  * - The request path is percent-decoded exactly once, then normalised by normalizePath:
  *   a path that could escape is a 400, a missing file a 404.
- * - Bodies are streamed from ServedFile.read with backpressure: each download holds at most
- *   `readAhead` buffers of `chunkSize` bytes (some being written while the next is read).
+ * - Bodies are streamed from ServedFile.read with backpressure and bounded memory (http-stream.ts):
+ *   a client that does not read holds one small buffer; big buffers come from a server-wide budget.
+ * - Connections are capped in number, per client, idle time and total time (http-limits.ts).
  *
  * The client gets a terse status line; the operator gets the detail in events.
  */
@@ -24,6 +25,14 @@ import type { AddressInfo } from 'node:net'
 import { type Clock, type ClockTimer, systemClock } from './clock.ts'
 import type { BootEventSink } from './events.ts'
 import type { FileSource, Requester, ServedFile } from './files.ts'
+import {
+  DEFAULT_IDLE_TIMEOUT_MS,
+  DEFAULT_MAX_CONNECTION_MS,
+  DEFAULT_MAX_CONNECTIONS,
+  DEFAULT_MAX_CONNECTIONS_PER_CLIENT,
+  limitConnections,
+  touch,
+} from './http-limits.ts'
 import {
   DEFAULT_MAX_LOG_BYTES,
   DEFAULT_MAX_REPORT_BYTES,
@@ -66,19 +75,28 @@ export {
 export const DEFAULT_HTTP_HOST = '0.0.0.0'
 /** @default 80 (needs root or CAP_NET_BIND_SERVICE) */
 export const DEFAULT_HTTP_PORT = PXE_PORTS.http
-/** Bytes read from the file and written to the socket at a time. Chosen with bench/http.ts. */
-export const DEFAULT_CHUNK_SIZE = 16 * 1024 * 1024
 /**
- * Buffers one download may hold (written, queued or being read): memory per download is at most
- * chunkSize * readAhead (32 MiB by default; a file smaller than a chunk gets one buffer of its size).
- * Chosen with bench/http.ts on an idle 2-core machine: 16 MiB x 2 served 2.7 GB/s to 4 clients at
- * 0.30-0.32 CPU-s per GiB, against 2.5 GB/s and 0.37 for 4 MiB x 2 (256 KiB x 2 used 0.55).
+ * Big buffers: what a download that proved it reads moves to (read from the file and written to the
+ * socket at a time). Chosen with bench/http.ts; see bench/README.md.
  */
-export const DEFAULT_READ_AHEAD = 2
-/** A connection with no traffic either way for this long is closed (a stalled client frees its file). */
-export const DEFAULT_IDLE_TIMEOUT_MS = 120_000
+export const DEFAULT_CHUNK_SIZE = 4 * 1024 * 1024
+/**
+ * Small buffers: what every download starts with, and all a client that does not read ever holds.
+ * 128 KiB is at glibc's mmap threshold, so a freed one goes back to the system at once.
+ */
+export const DEFAULT_SMALL_CHUNK_SIZE = 128 * 1024
+/** Bytes all downloads together may hold in big buffers (the rest go on with small ones). */
+export const DEFAULT_BUFFER_BUDGET = 64 * 1024 * 1024
+/** Bytes a download's socket must have accepted before it may use big buffers. */
+export const DEFAULT_GROW_AFTER = 16 * 1024 * 1024
 /** close() waits this long (of the server clock) for running requests, then returns regardless. */
 export const DEFAULT_SHUTDOWN_MS = 1_000
+export {
+  DEFAULT_IDLE_TIMEOUT_MS,
+  DEFAULT_MAX_CONNECTION_MS,
+  DEFAULT_MAX_CONNECTIONS,
+  DEFAULT_MAX_CONNECTIONS_PER_CLIENT,
+}
 
 export interface HttpOptions {
   /** Address to listen on. @default DEFAULT_HTTP_HOST */
@@ -93,19 +111,29 @@ export interface HttpOptions {
   readonly events?: BootEventSink
   /** Called for each accepted installer report, after the 'install.report' event. A throw answers 500. */
   readonly onReport?: (report: InstallReport) => void | Promise<void>
-  /** @default DEFAULT_CHUNK_SIZE */
+  /** Big buffer size. @default DEFAULT_CHUNK_SIZE */
   readonly chunkSize?: number
-  /** @default DEFAULT_READ_AHEAD */
-  readonly readAhead?: number
+  /** Small buffer size (at most chunkSize). @default DEFAULT_SMALL_CHUNK_SIZE */
+  readonly smallChunkSize?: number
+  /** Bytes all downloads may hold in big buffers; at least one chunkSize. @default DEFAULT_BUFFER_BUDGET */
+  readonly bufferBudget?: number
+  /** @default DEFAULT_GROW_AFTER */
+  readonly growAfter?: number
+  /** @default DEFAULT_MAX_CONNECTIONS */
+  readonly maxConnections?: number
+  /** @default DEFAULT_MAX_CONNECTIONS_PER_CLIENT */
+  readonly maxConnectionsPerClient?: number
+  /** A connection open this long (of `clock`) is closed. @default DEFAULT_MAX_CONNECTION_MS */
+  readonly maxConnectionMs?: number
   /** @default DEFAULT_MAX_PATH_LENGTH */
   readonly maxPathLength?: number
   /** @default DEFAULT_MAX_REPORT_BYTES */
   readonly maxReportBytes?: number
   /** Longest installer log `POST /report/failed` takes. @default DEFAULT_MAX_LOG_BYTES */
   readonly maxLogBytes?: number
-  /** @default DEFAULT_IDLE_TIMEOUT_MS */
+  /** A connection without progress this long (of `clock`) is closed. @default DEFAULT_IDLE_TIMEOUT_MS */
   readonly idleTimeoutMs?: number
-  /** Time for 'transfer.progress' throttling (injectable for tests). @default systemClock */
+  /** Time for connection limits and 'transfer.progress' throttling (injectable for tests). @default systemClock */
   readonly clock?: Clock
   /** At most one 'transfer.progress' per download per this many ms of `clock`. @default DEFAULT_PROGRESS_MS */
   readonly progressMs?: number
@@ -142,7 +170,7 @@ interface _Context {
   readonly emit: BootEventSink
   readonly onReport: HttpOptions['onReport']
   readonly pool: BufferPool
-  readonly readAhead: number
+  readonly growAfter: number
   readonly maxPathLength: number
   readonly maxReportBytes: number
   readonly maxLogBytes: number
@@ -153,11 +181,16 @@ interface _Context {
 function _checkOptions(options: HttpOptions): void {
   _checkInteger('port', options.port, 0, 65535)
   _checkInteger('chunkSize', options.chunkSize, 4096, 64 * 1024 * 1024)
-  _checkInteger('readAhead', options.readAhead, 1, 64)
+  _checkInteger('smallChunkSize', options.smallChunkSize, 1024, 64 * 1024 * 1024)
+  _checkInteger('bufferBudget', options.bufferBudget, options.chunkSize ?? DEFAULT_CHUNK_SIZE, 2 ** 40)
+  _checkInteger('growAfter', options.growAfter, 0, 2 ** 50)
+  _checkInteger('maxConnections', options.maxConnections, 1, 1_000_000)
+  _checkInteger('maxConnectionsPerClient', options.maxConnectionsPerClient, 1, 1_000_000)
+  _checkInteger('maxConnectionMs', options.maxConnectionMs, 1, 2 ** 31 - 1)
   _checkInteger('maxPathLength', options.maxPathLength, 1, 65536)
   _checkInteger('maxReportBytes', options.maxReportBytes, 0, 1024 * 1024)
   _checkInteger('maxLogBytes', options.maxLogBytes, 0, 1024 * 1024)
-  _checkInteger('idleTimeoutMs', options.idleTimeoutMs, 0, 2 ** 31 - 1)
+  _checkInteger('idleTimeoutMs', options.idleTimeoutMs, 1, 2 ** 31 - 1)
   _checkInteger('progressMs', options.progressMs, 0, 2 ** 31 - 1)
   _checkInteger('shutdownMs', options.shutdownMs, 0, 2 ** 31 - 1)
   if (typeof options.files?.open !== 'function') {
@@ -252,6 +285,7 @@ async function _serveFile(
     const throttle = new ProgressThrottle(ctx.clock, ctx.progressMs)
     const size = range.end - range.start + 1
     sent.onSent = () => {
+      touch(res.socket)
       if (sent.bytes >= size || !throttle.due(sent.bytes)) return // the end is 'http.served'
       ctx.emit({
         type: 'transfer.progress',
@@ -264,7 +298,7 @@ async function _serveFile(
       })
     }
     try {
-      await sendRange(res, file, range.start, range.end, ctx.pool, ctx.readAhead, sent)
+      await sendRange(res, file, range.start, range.end, ctx.pool, sent, { growAfter: ctx.growAfter })
     } catch (cause) {
       if (cause instanceof DownloadAborted) return
       _warn(ctx, `Cannot serve file: sending "${path}" to ${who} failed: ${(cause as Error).message}`)
@@ -372,15 +406,18 @@ export async function serveHttp(options: HttpOptions): Promise<HttpServer> {
   const host = options.host ?? DEFAULT_HTTP_HOST
   const port = options.port ?? DEFAULT_HTTP_PORT
   _checkOptions({ ...options, port })
-  const readAhead = options.readAhead ?? DEFAULT_READ_AHEAD
+  const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE
   const ctx: _Context = {
     files: options.files,
     machines: options.machines,
     emit: options.events ?? (() => undefined),
     onReport: options.onReport,
-    readAhead,
-    // Idle buffers kept for the next downloads: two downloads' worth (64 MiB by default).
-    pool: new BufferPool(options.chunkSize ?? DEFAULT_CHUNK_SIZE, 2 * readAhead),
+    pool: new BufferPool({
+      bigSize: chunkSize,
+      smallSize: options.smallChunkSize ?? DEFAULT_SMALL_CHUNK_SIZE,
+      maxBig: Math.floor((options.bufferBudget ?? DEFAULT_BUFFER_BUDGET) / chunkSize),
+    }),
+    growAfter: options.growAfter ?? DEFAULT_GROW_AFTER,
     maxPathLength: options.maxPathLength ?? DEFAULT_MAX_PATH_LENGTH,
     maxReportBytes: options.maxReportBytes ?? DEFAULT_MAX_REPORT_BYTES,
     maxLogBytes: options.maxLogBytes ?? DEFAULT_MAX_LOG_BYTES,
@@ -398,7 +435,15 @@ export async function serveHttp(options: HttpOptions): Promise<HttpServer> {
       .finally(() => running.delete(job))
     running.add(job)
   })
-  server.timeout = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS
+  limitConnections(server, {
+    maxConnections: options.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
+    maxPerClient: options.maxConnectionsPerClient ?? DEFAULT_MAX_CONNECTIONS_PER_CLIENT,
+    idleMs: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
+    maxMs: options.maxConnectionMs ?? DEFAULT_MAX_CONNECTION_MS,
+    clock: ctx.clock,
+    clientIp,
+    warn: (message) => _warn(ctx, message),
+  })
   await _listen(server, host, port)
   server.on('error', (cause) => _warn(ctx, `HTTP server error: ${cause.message}`))
   const bound = server.address() as AddressInfo
