@@ -40,7 +40,12 @@ export function clusterSettings(config: Config, derived: Derived, repoURL: strin
     domain: config.gitops.domain,
     timezone: config.os.timezone,
     loadBalancerPool: formatRange(derived.loadBalancerPool),
-    clusterIssuer: letsencrypt === undefined ? 'homelab-selfsigned' : `letsencrypt-${letsencrypt.server}`,
+    // The shared Gateway's certificate is a wildcard (*.<domain>), which ACME issues through DNS-01
+    // only: Let's Encrypt needs the Cloudflare zone too (system/cert-manager), else self-signed.
+    clusterIssuer:
+      letsencrypt === undefined || cloudflare === undefined
+        ? 'homelab-selfsigned'
+        : `letsencrypt-${letsencrypt.server}`,
     letsencryptEmail: letsencrypt?.email ?? '',
     repoURL,
     revision: config.gitops.seed.revision,

@@ -1,6 +1,6 @@
 /**
- * The first sync's units read from the repo: the root app's own CRDs (bootstrap/root/Chart.yaml and
- * values.yaml), then one unit per generated Application in its layer's wave, with the upstream
+ * The first sync's units read from the repo: the root app's own CRDs, one unit per CRD chart
+ * (bootstrap/root/Chart.yaml and values.yaml), then one unit per generated Application in its layer's wave, with the upstream
  * chart's CRDs and custom resources from bootstrap/root/first-sync.yaml and our own templates'
  * custom resources rendered here. When the caller has the verified archives of a component's
  * upstream charts (`archive`, e.g. the cache of `homelab validate --fetch`), the component is
@@ -18,7 +18,8 @@ export const FIRST_SYNC_FILE = 'bootstrap/root/first-sync.yaml'
 
 export interface FirstSyncInventory {
   readonly preinstalled: readonly string[]
-  readonly root: { readonly chart: string; readonly provides: readonly string[] }
+  /** The root chart's CRD dependencies, each with the CRDs it installs. */
+  readonly root: readonly { readonly chart: string; readonly provides: readonly string[] }[]
   readonly components: Readonly<Record<string, { readonly provides: string[]; readonly renders: string[] }>>
 }
 
@@ -37,12 +38,20 @@ function kinds(value: unknown, field: string): string[] {
 /** Parses first-sync.yaml; a malformed field is an error naming the file and the field. */
 export function parseInventory(text: string): FirstSyncInventory {
   const doc = (parseYaml(text) ?? {}) as Record<string, unknown>
-  const root = (doc.root ?? {}) as Record<string, unknown>
-  if (typeof root.chart !== 'string') {
+  if (!Array.isArray(doc.root) || doc.root.length === 0) {
     throw new Error(
-      `Cannot read ${FIRST_SYNC_FILE}: root.chart is not a chart name: name the root chart's CRD dependency`,
+      `Cannot read ${FIRST_SYNC_FILE}: root is not a list of { chart, provides }: name each CRD dependency of the root chart`,
     )
   }
+  const root = (doc.root as unknown[]).map((item, i) => {
+    const entry = (item ?? {}) as Record<string, unknown>
+    if (typeof entry.chart !== 'string') {
+      throw new Error(
+        `Cannot read ${FIRST_SYNC_FILE}: root[${i}].chart is not a chart name: name the root chart's CRD dependency`,
+      )
+    }
+    return { chart: entry.chart, provides: kinds(entry.provides, `root[${i}].provides`) }
+  })
   const components: Record<string, { provides: string[]; renders: string[] }> = {}
   for (const [path, entry] of Object.entries((doc.components ?? {}) as Record<string, unknown>)) {
     const e = (entry ?? {}) as Record<string, unknown>
@@ -53,7 +62,7 @@ export function parseInventory(text: string): FirstSyncInventory {
   }
   return {
     preinstalled: kinds(doc.preinstalled, 'preinstalled'),
-    root: { chart: root.chart, provides: kinds(root.provides, 'root.provides') },
+    root,
     components,
   }
 }
@@ -61,32 +70,29 @@ export function parseInventory(text: string): FirstSyncInventory {
 // biome-ignore lint/suspicious/noExplicitAny: manifests and values are read field by field
 type Doc = Record<string, any>
 
-/** The root app's CRD unit: its dependency must be in Chart.yaml; its wave comes from values.yaml. */
-async function rootUnit(
+/**
+ * The root app's CRD units, one per CRD chart: each must be a dependency in Chart.yaml; its wave is
+ * the `crds.annotations` sync wave values.yaml gives the chart, or 0 (ArgoCD's default) without one.
+ */
+async function rootUnits(
   repoRoot: string,
   inventory: FirstSyncInventory,
   problems: string[],
-): Promise<SyncUnit> {
+): Promise<SyncUnit[]> {
   const chart = parseYaml(await readFile(join(repoRoot, ROOT_CHART, 'Chart.yaml'), 'utf8')) as Doc
-  if (!(chart.dependencies ?? []).some((d: Doc) => d?.name === inventory.root.chart)) {
-    problems.push(
-      `${ROOT_CHART}/Chart.yaml: no dependency "${inventory.root.chart}", which ${FIRST_SYNC_FILE} says installs the root app's CRDs: add it`,
-    )
-  }
   const values = parseYaml(await readFile(join(repoRoot, ROOT_CHART, 'values.yaml'), 'utf8')) as Doc
-  const raw = values?.[inventory.root.chart]?.crds?.annotations?.[SYNC_WAVE]
-  const wave = parseWave(raw)
-  if (wave === undefined) {
-    problems.push(
-      `${ROOT_CHART}/values.yaml: ${inventory.root.chart}.crds.annotations["${SYNC_WAVE}"] is not an integer`,
-    )
-  }
-  return {
-    name: `${ROOT_CHART} (${inventory.root.chart})`,
-    wave: wave ?? 0,
-    provides: inventory.root.provides,
-    renders: [],
-  }
+  return inventory.root.map((root) => {
+    if (!(chart.dependencies ?? []).some((d: Doc) => d?.name === root.chart)) {
+      problems.push(
+        `${ROOT_CHART}/Chart.yaml: no dependency "${root.chart}", which ${FIRST_SYNC_FILE} says installs the root app's CRDs: add it`,
+      )
+    }
+    const wave = parseWave(values?.[root.chart]?.crds?.annotations?.[SYNC_WAVE])
+    if (wave === undefined) {
+      problems.push(`${ROOT_CHART}/values.yaml: ${root.chart}.crds.annotations["${SYNC_WAVE}"] is not an integer`)
+    }
+    return { name: `${ROOT_CHART} (${root.chart})`, wave: wave ?? 0, provides: root.provides, renders: [] }
+  })
 }
 
 /** What a render holds: CRDs (`group/Kind`), and custom resources of our templates and of upstream charts. */
@@ -136,8 +142,8 @@ function entryProblems(
   kinds: RenderedKinds,
 ): string[] {
   const problems: string[] = []
-  // The root chart's CRDs are recorded once, as root.provides (they have their own wave).
-  const providesField = path === ROOT_CHART ? 'root.provides' : `components["${path}"].provides`
+  // The root chart's CRDs are recorded once, under root[].provides (they have their own waves).
+  const providesField = path === ROOT_CHART ? 'root[].provides' : `components["${path}"].provides`
   for (const [field, recorded, rendered] of [
     [providesField, entry.provides, kinds.crds],
     [`components["${path}"].renders`, entry.renders, kinds.upstream],
@@ -171,7 +177,8 @@ export async function firstSyncUnits(
 ): Promise<FirstSyncPlan> {
   const inventory = parseInventory(await readFile(join(repoRoot, FIRST_SYNC_FILE), 'utf8'))
   const problems: string[] = []
-  const units: SyncUnit[] = [await rootUnit(repoRoot, inventory, problems)]
+  const units: SyncUnit[] = await rootUnits(repoRoot, inventory, problems)
+  const rootProvides = inventory.root.flatMap((r) => r.provides)
   const layerWaves = new Map<string, number>()
   for (const { manifest } of await renderRoot(repoRoot, settings)) {
     const set = manifest as Doc
@@ -191,7 +198,7 @@ export async function firstSyncUnits(
     // Whole (every upstream chart rendered): the render is the truth, and the entry must say the same.
     const whole = render.notRendered.length === 0
     const isRoot = app.path === ROOT_CHART
-    const recorded = isRoot && entry !== undefined ? { ...entry, provides: inventory.root.provides } : entry
+    const recorded = isRoot && entry !== undefined ? { ...entry, provides: rootProvides } : entry
     if (whole && recorded !== undefined) problems.push(...entryProblems(app.path, recorded, kinds))
     units.push({
       name: app.path,

@@ -3,8 +3,8 @@
  * Chart.yaml (apiVersion v2, name = folder, semver version, dependencies pinned exactly to an
  * https://, oci:// or file:// repository), values.yaml, the chart rendered by real Helm
  * (bootstrap/render/helm.ts) with the settings from homelab.yaml, every rendered manifest against
- * its schema, every Ingress on the configured domain with a TLS issuer, no Bitnami image
- * (images.ts), and namespaces unique across layers.
+ * its schema, every HTTPRoute on the shared Gateway and the configured domain with a backend the
+ * render defines (routes.ts), no Bitnami image (images.ts), and namespaces unique across layers.
  */
 import { readFile } from 'node:fs/promises'
 import { join, relative, resolve } from 'node:path'
@@ -21,6 +21,7 @@ import { type GeneratedFolder, generatedFolders } from '../root/discover.ts'
 import type { ClusterSettings } from '../settings.ts'
 import { CHART_CACHE, ChartFetchError, cachedChart, fetchChart } from './charts.ts'
 import { imageProblems } from './images.ts'
+import { type RouteBackend, routeReport } from './routes.ts'
 import { schemaProblems } from './schemas.ts'
 
 /** One problem, with the file it is in (relative to the repo root). */
@@ -29,10 +30,12 @@ export interface ComponentProblem {
   readonly message: string
 }
 
-/** A component and the manifests its own templates render. */
+/** A component and the manifests it renders (its own templates, and upstream charts when cached). */
 export interface RenderedComponent {
   readonly folder: GeneratedFolder
   readonly manifests: readonly RenderedManifest[]
+  /** Its HTTPRoutes' backends, each checked against the render or left unverified (and why). */
+  readonly backends: readonly RouteBackend[]
 }
 
 /** Exact semver (Helm accepts a leading v, as in cert-manager v1.19.4): MAJOR.MINOR.PATCH with optional pre-release and build; no ranges, no x. */
@@ -84,38 +87,6 @@ export function chartProblems(text: string, folderName: string): string[] {
       )
     }
   })
-  return problems
-}
-
-/** The Ingress rules of docs/gitops.md: hosts under the domain, TLS for each, the issuer annotation. */
-export function ingressProblems(manifest: Record<string, unknown>, settings: ClusterSettings): string[] {
-  if (manifest.kind !== 'Ingress') return []
-  const problems: string[] = []
-  const name = (manifest.metadata as { name?: string } | undefined)?.name ?? '?'
-  const annotations = (manifest.metadata as { annotations?: Record<string, unknown> } | undefined)
-    ?.annotations
-  const issuer = annotations?.['cert-manager.io/cluster-issuer']
-  if (issuer !== settings.clusterIssuer) {
-    problems.push(
-      `Ingress "${name}": annotation cert-manager.io/cluster-issuer is ${JSON.stringify(issuer)}, not "${settings.clusterIssuer}": use the homelab.ingresses helper (global.homelab.clusterIssuer)`,
-    )
-  }
-  const spec = (manifest.spec ?? {}) as { rules?: { host?: unknown }[]; tls?: { hosts?: unknown[] }[] }
-  const ruleHosts = (spec.rules ?? []).map((r) => r.host)
-  const tlsHosts = (spec.tls ?? []).flatMap((t) => t.hosts ?? [])
-  const inDomain = (h: unknown) => typeof h === 'string' && h.endsWith(`.${settings.domain}`)
-  for (const host of [...ruleHosts, ...tlsHosts]) {
-    if (!inDomain(host)) {
-      problems.push(
-        `Ingress "${name}": host ${JSON.stringify(host)} is not under the domain "${settings.domain}": use the homelab.ingresses helper (<host>.<global.homelab.domain>)`,
-      )
-    }
-  }
-  if (ruleHosts.length === 0) problems.push(`Ingress "${name}": has no host rule`)
-  for (const host of ruleHosts) {
-    if (!tlsHosts.includes(host))
-      problems.push(`Ingress "${name}": host ${JSON.stringify(host)} has no TLS entry`)
-  }
   return problems
 }
 
@@ -171,8 +142,15 @@ export async function validateComponents(
     }
     const rendered = await _renderComponent(repoRoot, folder, settings, { ...options, helm }, problems)
     if (rendered === undefined) continue
-    components.push({ folder, manifests: rendered.manifests })
+    const routes = routeReport(rendered.manifests, {
+      namespace: folder.name,
+      domain: settings.domain,
+      whole: rendered.notRendered.length === 0,
+    })
+    components.push({ folder, manifests: rendered.manifests, backends: routes.backends })
     for (const dependency of rendered.notRendered) notRendered.push({ folder, dependency })
+    for (const { template, message } of routes.problems)
+      problems.push({ file: `${folder.path}/${template}`, message })
     for (const { template, manifest } of rendered.manifests) {
       const file = `${folder.path}/${template}`
       const what = `${String(manifest.kind)} "${String((manifest.metadata as { name?: unknown } | undefined)?.name)}"`
@@ -182,7 +160,6 @@ export async function validateComponents(
         if (upstream && message.startsWith('no schema is known')) continue
         problems.push({ file, message: `${what}: ${message}` })
       }
-      for (const message of ingressProblems(manifest, settings)) problems.push({ file, message })
       for (const message of imageProblems(manifest)) problems.push({ file, message })
     }
   }

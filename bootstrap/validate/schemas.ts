@@ -1,17 +1,23 @@
 /**
  * Validates a rendered manifest against its kind's schema: Kubernetes kinds with
- * `kubernetes-models`, Argo CD and cert-manager kinds with `@kubernetes-models/argo-cd` and
- * `@kubernetes-models/cert-manager` (their validators are the upstream OpenAPI and CRD schemas),
- * MetalLB kinds with the hand-written zod schema in metallb-schema.ts. A kind with no schema is a
+ * `kubernetes-models`, Argo CD, cert-manager and Gateway API kinds with `@kubernetes-models/argo-cd`,
+ * `@kubernetes-models/cert-manager` and `@kubernetes-models/gateway-api` (their validators are the
+ * upstream OpenAPI and CRD schemas), MetalLB and Envoy Gateway kinds with the hand-written zod
+ * schemas in metallb-schema.ts and envoy-schema.ts. A kind with no schema is a
  * problem too: add its models here.
  */
+import type { z } from 'zod'
+import { ENVOY_GATEWAY_SCHEMAS } from './envoy-schema.ts'
 import { METALLB_SCHEMAS } from './metallb-schema.ts'
+
+const ZOD_SCHEMAS: Readonly<Record<string, z.ZodType>> = { ...METALLB_SCHEMAS, ...ENVOY_GATEWAY_SCHEMAS }
 
 // Where each API group's models live; the core group ("v1") is in kubernetes-models as "v1".
 const PACKAGES: Readonly<Record<string, string>> = {
   'argoproj.io': '@kubernetes-models/argo-cd',
   'cert-manager.io': '@kubernetes-models/cert-manager',
   'acme.cert-manager.io': '@kubernetes-models/cert-manager',
+  'gateway.networking.k8s.io': '@kubernetes-models/gateway-api',
 }
 const KUBERNETES_GROUPS = new Set([
   '',
@@ -73,7 +79,7 @@ export async function schemaProblems(manifest: Record<string, unknown>): Promise
   const problems: string[] = []
   const metadata = manifest.metadata as { name?: unknown } | undefined
   if (typeof metadata?.name !== 'string' || metadata.name === '') problems.push('has no metadata.name')
-  const zodSchema = METALLB_SCHEMAS[`${apiVersion}/${kind}`]
+  const zodSchema = ZOD_SCHEMAS[`${apiVersion}/${kind}`]
   if (zodSchema !== undefined) {
     const result = zodSchema.safeParse(manifest)
     if (!result.success) {
