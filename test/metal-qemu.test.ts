@@ -2,7 +2,9 @@
  * The metal layer end to end with real firmware, boot loaders and kernels in QEMU:
  * the real `homelab metal` in a controller namespace, VMs powered on by its
  * Wake-on-LAN packets, installing the offline test OS (Fedora's layout, built from
- * Debian packages: signed shim, signed GRUB, a Debian kernel, a busybox installer).
+ * Debian packages: signed shim, a Fedora-like GRUB with http (or Debian's signed GRUB for
+ * Secure Boot), a Debian kernel, a busybox installer that installs itself to the VM's disk).
+ * Every VM has a disk and restarts on a guest reboot with the same disk and UEFI variables.
  *
  * @heavy: QEMU under software emulation; `npm test` runs it alone (tools/check.ts).
  */
@@ -23,7 +25,12 @@ interface LabMachine {
   readonly ip: string
   readonly firmware: Firmware
   readonly rom: 'ipxe' | 'default' | 'none'
+  /** The kickstart's install disk. @default 'vda' (the VM's virtio disk) */
+  readonly disk?: string
 }
+
+/** Every lab VM has a disk (the kickstart's `ignoredisk --only-use=`) of this size. */
+const DISK_MB = 256
 
 function configFor(
   subnet: string,
@@ -34,7 +41,7 @@ function configFor(
   const list = machines
     .map(
       (m) =>
-        `  - { name: ${m.name}, mac: "${m.mac}", ip: ${m.ip}, role: server, disk: vda, nic: eth0${m.firmware === 'bios' ? ', firmware: bios' : ''} }`,
+        `  - { name: ${m.name}, mac: "${m.mac}", ip: ${m.ip}, role: server, disk: "${m.disk ?? 'vda'}", nic: eth0${m.firmware === 'bios' ? ', firmware: bios' : ''} }`,
     )
     .join('\n')
   return `network:
@@ -56,9 +63,12 @@ interface Lab {
   readonly dir: string
   readonly ctl: Host
   readonly vms: Map<string, Vm>
-  metal(...extra: string[]): NsProcess
+  /** `homelab metal` with the lab's timeouts; `config` names another config file in the lab's folder. */
+  metal(options: { args?: readonly string[]; config?: string; env?: NodeJS.ProcessEnv }): NsProcess
   /** Powers on VMs as their Wake-on-LAN packets arrive. */
   powerOnWake(machines: readonly LabMachine[]): () => void
+  /** Runs a command as root on a machine over SSH, pinning the host key `homelab metal` recorded. */
+  ssh(machine: LabMachine, command: string): Promise<string>
   done(): Promise<void>
 }
 
@@ -85,30 +95,27 @@ async function makeLab(
     dir,
     ctl,
     vms,
-    metal: (...extra) =>
-      ctl.spawn([
-        join(root, 'bin/homelab'),
-        'metal',
-        '--skip-doctor',
-        '--skip-cluster',
-        '--config',
-        join(dir, 'homelab.yaml'),
-        '--kernel-args',
-        'console=ttyS0',
-        '--timeout',
-        'waiting=150',
-        '--timeout',
-        'dhcp=150',
-        '--timeout',
-        'boot-loader=150',
-        '--timeout',
-        'kernel=150',
-        '--timeout',
-        'installer=150',
-        '--timeout',
-        'installed=60',
-        ...extra,
-      ]),
+    metal: ({ args = [], config = 'homelab.yaml', env }) =>
+      ctl.spawn(
+        [
+          join(root, 'bin/homelab'),
+          'metal',
+          '--skip-doctor',
+          '--skip-cluster',
+          '--config',
+          join(dir, config),
+          '--kernel-args',
+          'console=ttyS0',
+          ...['waiting', 'dhcp', 'boot-loader', 'kernel', 'installer'].flatMap((s) => [
+            '--timeout',
+            `${s}=150`,
+          ]),
+          '--timeout',
+          'installed=60',
+          ...args,
+        ],
+        { env: { ...process.env, ...env } },
+      ),
     powerOnWake: (list) => {
       let stopped = false
       const started = new Set<string>()
@@ -125,6 +132,9 @@ async function makeLab(
               rom: m.rom,
               boot: { kind: 'network' },
               memoryMb: 512,
+              // A disk, and a guest reboot restarts the VM with the same disk and UEFI variables.
+              diskMb: DISK_MB,
+              reboot: 'reset',
             }).then((vm) => vms.set(m.name, vm))
           }
         }
@@ -133,6 +143,18 @@ async function makeLab(
         stopped = true
         clearInterval(tick)
       }
+    },
+    ssh: async (m, command) => {
+      const state = JSON.parse(await readFile(join(dir, '.state/machines.json'), 'utf8')) as {
+        machines: Record<string, { hostKey: string }>
+      }
+      const known = join(dir, `known_hosts.${m.name}`)
+      await writeFile(known, `${m.ip} ${state.machines[m.name]?.hostKey ?? ''}\n`)
+      return ctl.run([
+        'ssh',
+        ...['-i', join(dir, 'id'), '-o', `UserKnownHostsFile=${known}`, '-o', 'StrictHostKeyChecking=yes'],
+        ...['-o', 'BatchMode=yes', '-o', 'ConnectTimeout=20', `root@${m.ip}`, command],
+      ])
     },
     done: async () => {
       for (const vm of vms.values()) await vm.stop()
@@ -161,49 +183,6 @@ const SUMMARY_ROW = (m: LabMachine) =>
     'm',
   )
 
-test('homelab metal installs three UEFI machines at once in full mode (OVMF + iPXE), skips them on a re-run, and reinstalls one on --reinstall', async () => {
-  const machines: LabMachine[] = [0, 1, 2].map((i) => ({
-    name: `metal${i}`,
-    mac: `52:54:00:91:00:1${i}`,
-    ip: `10.91.0.1${i}`,
-    firmware: 'uefi',
-    rom: 'ipxe',
-  }))
-  const lab = await makeLab('qfull', '10.91.0', 'full', machines)
-  try {
-    const stop = lab.powerOnWake(machines)
-    const first = await run(lab, lab.metal(), 420_000)
-    stop()
-    assert.equal(first.code, 0, first.out)
-    for (const m of machines) assert.match(first.out, SUMMARY_ROW(m), first.out)
-    const state = JSON.parse(await readFile(join(lab.dir, '.state/machines.json'), 'utf8')) as {
-      machines: Record<string, { hostKey: string }>
-    }
-    assert.deepEqual(Object.keys(state.machines).sort(), ['metal0', 'metal1', 'metal2'])
-    for (const vm of lab.vms.values()) assert.match(await vm.console(), /homelab TEST OS \(not Fedora\)/)
-
-    // Re-run: every machine answers SSH with its recorded host key: nothing is served or woken.
-    const again = await run(lab, lab.metal(), 60_000)
-    assert.equal(again.code, 0, again.out)
-    for (const m of machines) assert.match(again.out, new RegExp(`${m.name}: skipped: installed`))
-
-    // --reinstall metal1: it is served again; "power-cycling" it netboots it into the installer.
-    const vm1 = lab.vms.get('metal1')
-    assert.ok(vm1)
-    await vm1.stop()
-    lab.vms.delete('metal1')
-    const stop2 = lab.powerOnWake([machines[1] as LabMachine])
-    const third = await run(lab, lab.metal('--reinstall', 'metal1'), 300_000)
-    stop2()
-    assert.equal(third.code, 0, third.out)
-    assert.match(third.out, /metal1: to install: --reinstall/)
-    assert.match(third.out, /metal0: skipped: installed/)
-    assert.match(third.out, SUMMARY_ROW(machines[1] as LabMachine))
-  } finally {
-    await lab.done()
-  }
-})
-
 interface JsonEvent {
   readonly type: string
   readonly [key: string]: unknown
@@ -215,6 +194,138 @@ function eventsOf(output: string): JsonEvent[] {
     .filter((l) => l.startsWith('{'))
     .map((l) => JSON.parse(l) as JsonEvent)
 }
+
+/** The machine's events of one type. */
+const ofMachine = (events: JsonEvent[], type: string, machine: string) =>
+  events.filter((e) => e.type === type && e.machine === machine)
+
+/**
+ * Files a machine fetched: over HTTP (GET, 200) and over TFTP (completed). `bootHttp` holds the
+ * HTTP files fetched before its installer's first report: the boot loader's, not the installer's
+ * (the test OS fetches vmlinuz and initrd.img again for its disk).
+ */
+function fetched(
+  events: JsonEvent[],
+  machine: string,
+): { http: string[]; bootHttp: string[]; tftp: string[] } {
+  const served = ofMachine(events, 'http.served', machine)
+  const started = served.findIndex((e) => e.path === '/report/started')
+  const ok = (list: JsonEvent[]) => list.filter((e) => e.status === 200).map((e) => String(e.path))
+  return {
+    http: ok(served),
+    bootHttp: ok(started < 0 ? served : served.slice(0, started)),
+    tftp: ofMachine(events, 'tftp.end', machine)
+      .filter((e) => e.ok === true)
+      .map((e) => String(e.file)),
+  }
+}
+
+const NETBOOT_READY = (m: LabMachine) =>
+  new RegExp(`=== homelab TEST OS \\(not Fedora\\): SSH ready on ${m.ip.replaceAll('.', '\\.')}:22 `, 'g')
+const DISK_READY = /=== homelab TEST OS \(not Fedora\): booted from disk \(installed\), SSH ready on /g
+
+test('homelab metal installs UEFI machines through the Fedora-like GRUB (kernel and initrd over HTTP), reports a failed install at once with its log, and --reinstall netboots a machine that boots from its disk', async () => {
+  const machines: LabMachine[] = [0, 1].map((i) => ({
+    name: `metal${i}`,
+    mac: `52:54:00:91:00:1${i}`,
+    ip: `10.91.0.1${i}`,
+    firmware: 'uefi',
+    rom: 'none', // OVMF's own PXE, like real machines: shim -> GRUB, no iPXE
+  }))
+  // Its kickstart names a disk the machine does not have: the installer fails (like Anaconda).
+  const broken: LabMachine = {
+    name: 'broken0',
+    mac: '52:54:00:91:00:19',
+    ip: '10.91.0.19',
+    firmware: 'uefi',
+    rom: 'none',
+    disk: '/dev/disk/by-id/virtio-homelab-missing',
+  }
+  const [metal0, metal1] = machines as [LabMachine, LabMachine]
+  const lab = await makeLab('qfull', '10.91.0', 'full', [...machines, broken])
+  try {
+    const stop = lab.powerOnWake([...machines, broken])
+    const firstRun = lab.metal({ args: ['--json'] })
+    const first = await run(lab, firstRun, 420_000)
+    stop()
+    const events = eventsOf(firstRun.output())
+    const summary = events.find((e) => e.type === 'metal.summary') as
+      | { machines: { machine: string; result: string }[] }
+      | undefined
+    assert.deepEqual(
+      summary?.machines.map((m) => `${m.machine} ${m.result}`).sort(),
+      ['broken0 failed', 'metal0 installed', 'metal1 installed'],
+      first.out,
+    )
+    assert.equal(first.code, 1, first.out)
+
+    // Shim -> the Fedora-like GRUB (uefi/grubx64.efi, over TFTP) -> kernel and initrd over HTTP.
+    for (const m of machines) {
+      const files = fetched(events, m.name)
+      assert.ok(files.tftp.includes('uefi/grubx64.efi'), `${m.name}: ${JSON.stringify(files)}`)
+      for (const image of ['os/images/pxeboot/vmlinuz', 'os/images/pxeboot/initrd.img']) {
+        assert.ok(
+          files.bootHttp.includes(`/${image}`),
+          `${m.name}: GRUB did not GET ${image}: ${JSON.stringify(files)}`,
+        )
+        assert.ok(!files.tftp.includes(image), `${m.name}: ${image} over TFTP: ${JSON.stringify(files)}`)
+      }
+    }
+
+    // The failure came from the installer's %onerror (its log tail), not from a stage timeout.
+    const failed = ofMachine(events, 'machine.failed', 'broken0')[0] as { log?: string[] } | undefined
+    assert.ok(failed, `no machine.failed event for broken0:\n${first.out}`)
+    assert.ok(
+      failed.log?.some((l) =>
+        l.includes('ignoredisk --only-use=/dev/disk/by-id/virtio-homelab-missing: no such disk'),
+      ),
+      JSON.stringify(failed),
+    )
+    assert.equal(ofMachine(events, 'machine.stalled', 'broken0').length, 0)
+    await lab.vms.get('broken0')?.stop()
+    lab.vms.delete('broken0')
+    await writeFile(
+      join(lab.dir, 'two.yaml'),
+      configFor('10.91.0', 'full', machines, join(lab.dir, 'id.pub')),
+    )
+
+    // The installer put its own entry first in BootOrder: a reboot boots metal1 from its disk.
+    const vm1 = lab.vms.get('metal1')
+    assert.ok(vm1)
+    const before = await lab.ssh(metal1, 'efibootmgr')
+    assert.match(before, /^BootOrder: (\w{4}),/m)
+    const first1 = /^BootOrder: (\w{4}),/m.exec(before)?.[1]
+    assert.match(before, new RegExp(`^Boot${first1}\\* homelab TEST OS \\(installed\\)`, 'm'))
+    await lab.ssh(metal1, '( sleep 1; reboot ) </dev/null >/dev/null 2>&1 &')
+    await vm1.waitForLine(DISK_READY, 180_000)
+    const after = await lab.ssh(metal1, 'efibootmgr')
+    assert.match(after, new RegExp(`^BootCurrent: ${first1}$`, 'm'), after)
+
+    // Re-run: both answer SSH with their recorded host keys (metal1 from its disk): nothing to do.
+    const again = await run(lab, lab.metal({ config: 'two.yaml' }), 90_000)
+    assert.equal(again.code, 0, again.out)
+    for (const m of machines) assert.match(again.out, new RegExp(`${m.name}: skipped: installed`))
+
+    // --reinstall metal1: BootNext to its network entry over SSH, reboot, netboot, install again.
+    const thirdRun = lab.metal({ config: 'two.yaml', args: ['--json', '--reinstall', 'metal1'] })
+    const third = await run(lab, thirdRun, 300_000)
+    assert.equal(third.code, 0, third.out)
+    const thirdEvents = eventsOf(thirdRun.output())
+    assert.deepEqual(
+      ofMachine(thirdEvents, 'machine.netboot', 'metal1').map((e) => e.result),
+      ['rebooted'],
+      third.out,
+    )
+    assert.ok(fetched(thirdEvents, 'metal1').bootHttp.includes('/os/images/pxeboot/vmlinuz'))
+    assert.equal(fetched(thirdEvents, 'metal0').http.length, 0, 'metal0 was not touched')
+    const text1 = await vm1.console()
+    assert.equal(text1.match(NETBOOT_READY(metal1))?.length, 2, 'metal1 netbooted and installed twice')
+    assert.equal(text1.match(DISK_READY)?.length, 1, 'metal1 booted from its disk once, between')
+    assert.equal((await lab.vms.get('metal0')?.console())?.match(NETBOOT_READY(metal0))?.length, 1)
+  } finally {
+    await lab.done()
+  }
+})
 
 test('homelab metal in proxy mode beside a router installs a UEFI machine (iPXE) and gives a stranger on the segment nothing', async () => {
   const machine: LabMachine = {
@@ -234,7 +345,7 @@ test('homelab metal in proxy mode beside a router installs a UEFI machine (iPXE)
       extra: ['--dhcp-option=3,10.90.0.1'],
     })
     const stop = lab.powerOnWake([machine])
-    const metal = lab.metal('--json')
+    const metal = lab.metal({ args: ['--json'] })
     // The stranger netboots on the same segment while our server runs.
     const stranger = await within(
       waitFor(
@@ -306,7 +417,8 @@ test('homelab metal installs a machine with UEFI Secure Boot enforced: signed sh
   const lab = await makeLab('qsecure', '10.88.0', 'full', [machine])
   try {
     const stop = lab.powerOnWake([machine])
-    const metal = lab.metal('--json')
+    // The Secure Boot flavour of the test OS: Debian's signed netboot GRUB (lab/testos/grub.ts).
+    const metal = lab.metal({ args: ['--json'], env: { HOMELAB_TESTOS_GRUB: 'signed' } })
     const result = await run(lab, metal, 300_000)
     stop()
     assert.equal(result.code, 0, result.out)
@@ -314,7 +426,7 @@ test('homelab metal installs a machine with UEFI Secure Boot enforced: signed sh
     const files = events
       .filter((e) => e.type === 'tftp.end' && e.machine === 'secure0' && e.ok === true)
       .map((e) => e.file)
-    // Debian's signed netboot GRUB has no http module: grub.cfg falls back to TFTP for kernel and initrd.
+    // Debian's signed netboot GRUB has no http module: its grub/grub.cfg loads kernel and initrd over TFTP.
     for (const file of [
       'uefi/shimx64.efi',
       'uefi/grubx64.efi',
@@ -343,7 +455,7 @@ test("homelab metal installs a legacy BIOS machine (SeaBIOS + QEMU's iPXE ROM, k
   const lab = await makeLab('qbios', '10.87.0', 'full', [machine])
   try {
     const stop = lab.powerOnWake([machine])
-    const result = await run(lab, lab.metal(), 300_000)
+    const result = await run(lab, lab.metal({}), 300_000)
     stop()
     assert.equal(result.code, 0, result.out)
     assert.match(result.out, SUMMARY_ROW(machine))
