@@ -4,8 +4,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, test } from 'node:test'
 import { HelmRenderError, renderChart } from '../render/helm.ts'
+import { SHARED_GATEWAY } from '../validate/routes.ts'
 
-// homelab.ingresses (templates/_ingress.tpl) rendered by real Helm (the pinned binary of lib/toolbox).
+// homelab.routes (templates/_routes.tpl) rendered by real Helm (the pinned binary of lib/toolbox).
 
 const repo = join(import.meta.dirname, '../..')
 const homelab = { domain: 'lab.example', clusterIssuer: 'homelab-selfsigned', timezone: 'UTC' }
@@ -21,69 +22,89 @@ after(async () => {
   await rm(dir, { recursive: true, force: true })
 })
 
-/** A chart that only calls homelab.ingresses, with `ingresses` as given. */
-async function chartWith(name: string, ingresses: unknown[]): Promise<string> {
+/** A chart that only calls homelab.routes, with `routes` as given. */
+async function chartWith(name: string, routes: unknown[]): Promise<string> {
   const chart = join(dir, name)
   await mkdir(join(chart, 'templates'), { recursive: true })
   await writeFile(
     join(chart, 'Chart.yaml'),
     `apiVersion: v2\nname: ${name}\nversion: 0.1.0\ndependencies:\n  - name: homelab-lib\n    version: 0.1.0\n    repository: file://${join(repo, 'bootstrap/lib')}\n`,
   )
-  await writeFile(join(chart, 'templates/ingresses.yaml'), '{{ include "homelab.ingresses" . }}\n')
-  await writeFile(join(chart, 'values.yaml'), JSON.stringify({ ingresses }))
+  await writeFile(join(chart, 'templates/routes.yaml'), '{{ include "homelab.routes" . }}\n')
+  await writeFile(join(chart, 'values.yaml'), JSON.stringify({ routes }))
   return chart
 }
 
-test('homelab.ingresses keeps each ingress annotations beside the issuer, every value a string', async () => {
+test('homelab.routes renders an HTTPRoute per item: <host>.<domain> on the shared Gateway https listener, to the Service port', async () => {
   const chart = await chartWith('web', [
+    { name: 'web', host: 'www', service: 'web-svc', port: 8080 },
+    { name: 'admin', host: 'admin', service: 'web-admin', port: 9000 },
+  ])
+  const [web, admin] = (await renderChart(chart, { global: { homelab } })).map((m) => m.manifest as Manifest)
+  assert.equal(web?.apiVersion, 'gateway.networking.k8s.io/v1')
+  assert.equal(web?.kind, 'HTTPRoute')
+  assert.equal(web?.metadata.name, 'web')
+  assert.equal(web?.metadata.annotations, undefined)
+  assert.deepEqual(web?.spec, {
+    parentRefs: [
+      {
+        group: 'gateway.networking.k8s.io',
+        kind: 'Gateway',
+        namespace: SHARED_GATEWAY.namespace,
+        name: SHARED_GATEWAY.name,
+        sectionName: 'https',
+      },
+    ],
+    hostnames: ['www.lab.example'],
+    rules: [
+      {
+        matches: [{ path: { type: 'PathPrefix', value: '/' } }],
+        backendRefs: [{ group: '', kind: 'Service', name: 'web-svc', port: 8080 }],
+      },
+    ],
+  })
+  assert.deepEqual(admin?.spec.hostnames, ['admin.lab.example'])
+  assert.deepEqual(admin?.spec.rules[0].backendRefs, [
+    { group: '', kind: 'Service', name: 'web-admin', port: 9000 },
+  ])
+})
+
+test('homelab.routes keeps each route annotations (homepage discovery), every value a string', async () => {
+  const chart = await chartWith('annotated', [
     {
       name: 'web',
       host: 'www',
       service: 'web',
-      port: 8080,
+      port: 80,
       annotations: {
         'gethomepage.dev/enabled': true,
         'gethomepage.dev/name': 'Web',
         'example.com/weight': 3,
       },
     },
-    { name: 'plain', host: 'plain', service: 'plain', port: 80 },
   ])
-  const [web, plain] = (await renderChart(chart, { global: { homelab } })).map((m) => m.manifest as Manifest)
+  const [web] = (await renderChart(chart, { global: { homelab } })).map((m) => m.manifest as Manifest)
   assert.deepEqual(web?.metadata.annotations, {
-    'cert-manager.io/cluster-issuer': 'homelab-selfsigned',
     'gethomepage.dev/enabled': 'true',
     'gethomepage.dev/name': 'Web',
     'example.com/weight': '3',
   })
-  assert.deepEqual(web?.spec.rules[0].host, 'www.lab.example')
-  assert.deepEqual(web?.spec.tls, [{ hosts: ['www.lab.example'], secretName: 'web-tls' }])
-  assert.equal(web?.spec.rules[0].http.paths[0].backend.service.port.number, 8080)
-  assert.deepEqual(plain?.metadata.annotations, { 'cert-manager.io/cluster-issuer': 'homelab-selfsigned' })
 })
 
-test('homelab.ingresses refuses an ingress that sets the issuer annotation itself', async () => {
-  const chart = await chartWith('issuer', [
-    {
-      name: 'web',
-      host: 'www',
-      service: 'web',
-      port: 80,
-      annotations: { 'cert-manager.io/cluster-issuer': 'other' },
-    },
-  ])
+test('homelab.routes refuses an item without a service, naming the route and the field', async () => {
+  const chart = await chartWith('incomplete', [{ name: 'web', host: 'www', port: 80 }])
   await assert.rejects(renderChart(chart, { global: { homelab } }), (error: unknown) => {
     assert.ok(error instanceof HelmRenderError)
-    assert.match(error.detail, /ingresses "web": annotations sets cert-manager\.io\/cluster-issuer/)
+    assert.match(error.detail, /routes "web": has no service: set name, host, service and port/)
     return true
   })
 })
 
-test('the Grafana ingress of system/monitoring reaches the cluster with its gethomepage.dev annotations', async () => {
+test('the Grafana route of system/monitoring reaches the cluster with its gethomepage.dev annotations', async () => {
   const manifests = await renderChart(join(repo, 'system/monitoring'), { global: { homelab } })
-  const grafana = manifests.map((m) => m.manifest as Manifest).find((m) => m.kind === 'Ingress')
+  const grafana = manifests.map((m) => m.manifest as Manifest).find((m) => m.kind === 'HTTPRoute')
   assert.equal(grafana?.metadata.name, 'grafana')
+  assert.deepEqual(grafana?.spec.hostnames, ['grafana.lab.example'])
   assert.equal(grafana?.metadata.annotations['gethomepage.dev/enabled'], 'true')
   assert.equal(grafana?.metadata.annotations['gethomepage.dev/name'], 'Grafana')
-  assert.equal(grafana?.metadata.annotations['cert-manager.io/cluster-issuer'], 'homelab-selfsigned')
 })

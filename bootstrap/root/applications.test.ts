@@ -21,7 +21,7 @@ test('renderRoot() renders one ApplicationSet per layer with its wave, generator
   const sets = (await renderRoot(repo, s)).map((m) => m.manifest as Manifest)
   assert.deepEqual(
     sets.map((a) => `${a.metadata.name} ${a.metadata.annotations['argocd.argoproj.io/sync-wave']}`),
-    ['bootstrap 0', 'system 1', 'platform 2', 'apps 3'],
+    ['bootstrap 1', 'system 2', 'platform 3', 'apps 4'],
   )
   assert.deepEqual(sets[0]?.spec.generators[0].git.directories, [
     { path: 'bootstrap/*' },
@@ -56,8 +56,8 @@ test('generateApplications() yields exactly the shipped Applications, matching d
       'bootstrap root root',
       'system cert-manager cert-manager',
       'system cloudflared cloudflared',
+      'system envoy-gateway envoy-gateway',
       'system external-dns external-dns',
-      'system ingress-nginx ingress-nginx',
       'system longhorn-system longhorn-system',
       'system metallb metallb',
       'system monitoring monitoring',

@@ -89,7 +89,9 @@ async function rootUnits(
     }
     const wave = parseWave(values?.[root.chart]?.crds?.annotations?.[SYNC_WAVE])
     if (wave === undefined) {
-      problems.push(`${ROOT_CHART}/values.yaml: ${root.chart}.crds.annotations["${SYNC_WAVE}"] is not an integer`)
+      problems.push(
+        `${ROOT_CHART}/values.yaml: ${root.chart}.crds.annotations["${SYNC_WAVE}"] is not an integer`,
+      )
     }
     return { name: `${ROOT_CHART} (${root.chart})`, wave: wave ?? 0, provides: root.provides, renders: [] }
   })

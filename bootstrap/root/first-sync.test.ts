@@ -14,6 +14,7 @@ import { FIRST_SYNC_FILE, firstSyncUnits, parseInventory } from './first-sync-un
 const repo = join(import.meta.dirname, '../..')
 const exec = promisify(execFile)
 const SM = 'monitoring.coreos.com/ServiceMonitor'
+const ROUTE = 'gateway.networking.k8s.io/HTTPRoute'
 
 async function settings() {
   const { config, derived } = await loadConfig(join(repo, 'homelab.yaml'))
@@ -70,7 +71,7 @@ test('firstSyncProblems() refuses a CRD from the same wave, from a later one, or
   const problems = firstSyncProblems(
     [
       unit('system/monitoring', 1, [SM], []),
-      unit('system/ingress-nginx', 1, [], [{ kind: SM }]),
+      unit('system/external-dns', 1, [], [{ kind: SM }]),
       unit('bootstrap/argocd', 0, [], [{ kind: SM }]),
       unit('apps/web', 3, [], [{ kind: 'example.com/Widget', template: 'templates/w.yaml', wave: 0 }]),
     ],
@@ -79,7 +80,7 @@ test('firstSyncProblems() refuses a CRD from the same wave, from a later one, or
   assert.equal(problems.length, 3)
   assert.match(
     problems[0] ?? '',
-    /^system\/ingress-nginx: monitoring\.coreos\.com\/ServiceMonitor is applied in wave 1 but its CRD comes from system\/monitoring \(wave 1\), not from an earlier wave: /,
+    /^system\/external-dns: monitoring\.coreos\.com\/ServiceMonitor is applied in wave 1 but its CRD comes from system\/monitoring \(wave 1\), not from an earlier wave: /,
   )
   assert.match(
     problems[1] ?? '',
@@ -110,12 +111,13 @@ test('firstSyncProblems() refuses our own custom resource in wave 0 beside its C
 
 test('parseInventory() names the file and the field of a malformed entry', () => {
   assert.throws(
-    () => parseInventory('root: { chart: x }\ncomponents:\n  system/a:\n    renders: [ServiceMonitor]\n'),
+    () => parseInventory('root: [{ chart: x }]\ncomponents:\n  system/a:\n    renders: [ServiceMonitor]\n'),
     new Error(
       `Cannot read ${FIRST_SYNC_FILE}: components["system/a"].renders is not a list of group/Kind (e.g. monitoring.coreos.com/ServiceMonitor)`,
     ),
   )
-  assert.throws(() => parseInventory('components: {}\n'), /root\.chart is not a chart name/)
+  assert.throws(() => parseInventory('components: {}\n'), /root is not a list of \{ chart, provides \}/)
+  assert.throws(() => parseInventory('root: [{ provides: [] }]\n'), /root\[0\]\.chart is not a chart name/)
 })
 
 test('the repo as shipped: every custom resource of every Application finds its CRD applied before it', async () => {
@@ -137,6 +139,25 @@ test('the repo as shipped: every custom resource of every Application finds its 
   )
   assert.ok(own.includes('system/cert-manager cert-manager.io/ClusterIssuer 1'), own.join('\n'))
   assert.ok(own.includes('system/metallb metallb.io/IPAddressPool 1'), own.join('\n'))
+  // The Gateway API CRDs come from the root app's wave 0, before every layer; every routed
+  // component's HTTPRoute and the shared Gateway rely on them.
+  const gateway = plan.units[1]
+  assert.equal(gateway?.name, 'bootstrap/root (gateway-crds-helm)')
+  assert.equal(gateway?.wave, 0)
+  assert.ok(
+    gateway?.provides.includes(ROUTE) && gateway.provides.includes('gateway.networking.k8s.io/Gateway'),
+  )
+  const routed = plan.units
+    .filter((u) => u.renders.some((r) => r.kind === ROUTE))
+    .map((u) => `${u.name} ${u.wave}`)
+  for (const expected of [
+    'bootstrap/argocd 1',
+    'system/envoy-gateway 2',
+    'platform/gitea 3',
+    'apps/matrix 4',
+  ])
+    assert.ok(routed.includes(expected), routed.join(', '))
+  assert.ok(own.includes('system/envoy-gateway gateway.envoyproxy.io/EnvoyProxy 0'), own.join('\n'))
 })
 
 test('the check fails when the root app does not put its CRDs before the layers, or an Application has no entry', async () => {
@@ -149,7 +170,12 @@ test('the check fails when the root app does not put its CRDs before the layers,
       })
     }
     const values = join(dir, 'bootstrap/root/values.yaml')
-    await writeFile(values, (await readFile(values, 'utf8')).replace('sync-wave: "-1"', 'sync-wave: "1"'))
+    await writeFile(
+      values,
+      (await readFile(values, 'utf8'))
+        .replace('sync-wave: "-1"', 'sync-wave: "2"')
+        .replace('name: bootstrap\n    wave: "1"', 'name: bootstrap\n    wave: "0"'),
+    )
     const inventory = join(dir, FIRST_SYNC_FILE)
     await writeFile(inventory, (await readFile(inventory, 'utf8')).replace('  system/cloudflared: {}\n', ''))
     const plan = await firstSyncUnits(dir, await settings())
@@ -160,8 +186,15 @@ test('the check fails when the root app does not put its CRDs before the layers,
     assert.ok(
       problems.some((p) =>
         p.startsWith(
-          `system/monitoring: ${SM} is applied in wave 1 but its CRD comes from bootstrap/root (prometheus-operator-crds) (wave 1)`,
+          `system/monitoring: ${SM} is applied in wave 2 but its CRD comes from bootstrap/root (prometheus-operator-crds) (wave 2)`,
         ),
+      ),
+      problems.join('\n'),
+    )
+    // The bootstrap layer in wave 0, beside the Gateway API CRDs: the ArgoCD route may come first.
+    assert.ok(
+      problems.includes(
+        `bootstrap/argocd (templates/routes.yaml): ${ROUTE} is applied in wave 0 but its CRD comes from bootstrap/root (gateway-crds-helm) (wave 0), not from an earlier wave: install the CRD in an earlier wave (the root app's wave -1, bootstrap/root) or in this Application`,
       ),
       problems.join('\n'),
     )
@@ -178,7 +211,7 @@ async function standInRepo(dir: string, webEntry: string): Promise<string> {
   })
   await writeFile(
     join(dir, FIRST_SYNC_FILE),
-    `preinstalled: [argoproj.io/ApplicationSet]\nroot:\n  chart: prometheus-operator-crds\n  provides: [${SM}]\ncomponents:\n  bootstrap/root: {}\n  system/web: ${webEntry}\n`,
+    `preinstalled: [argoproj.io/ApplicationSet]\nroot:\n  - chart: prometheus-operator-crds\n    provides: [${SM}]\ncomponents:\n  bootstrap/root: {}\n  system/web: ${webEntry}\n`,
   )
   const upstream = join(dir, 'src/standin-upstream')
   await mkdir(join(upstream, 'crds'), { recursive: true })
