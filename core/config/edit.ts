@@ -78,11 +78,33 @@ export function removeMachine(text: string, file: string, name: string): EditRes
       ],
     }
   }
-  const start = lineStart(text, item.range[0])
-  const end = lineAfter(text, item.range[1])
+  const [start, end] = _entryLines(text, item.range[0], item.range[1])
   const edited = text.slice(0, start) + text.slice(end)
   const errors = errorsOf(edited, file)
   return errors.length > 0 ? { ok: false, diagnostics: errors, in: 'edit' } : { ok: true, text: edited }
+}
+
+/**
+ * The lines of one list entry: from its `- ` line to the end of its last value, with the comment lines
+ * right above it at the dash's indentation (they describe it), and the blank line that separated it
+ * from the next entry when nothing but the list's start or another blank line is above it.
+ */
+function _entryLines(text: string, from: number, to: number): [number, number] {
+  let start = lineStart(text, from)
+  const indent = /^[ \t]*/.exec(text.slice(start))?.[0] ?? ''
+  let end = lineAfter(text, to)
+  for (;;) {
+    if (start === 0) break
+    const above = lineStart(text, start - 1)
+    const line = text.slice(above, start - 1)
+    if (!line.startsWith(`${indent}#`)) break
+    start = above
+  }
+  const before = start === 0 ? '' : text.slice(lineStart(text, start - 1), start - 1)
+  const after = text.slice(end, lineAfter(text, end + 1))
+  if (after.trim() === '' && end < text.length && (before.trim() === '' || /:\s*(#.*)?$/.test(before)))
+    end += after.length
+  return [start, end]
 }
 
 function errorsOf(text: string, file: string): Diagnostic[] {
