@@ -71,7 +71,7 @@ function statusLines(s: ClusterStatus): string[] {
       s.applications.map((a) => [a.name, a.sync, a.health]),
     )
   lines.push('', 'urls')
-  if (s.urls.length === 0) lines.push('  no ingress yet')
+  if (s.urls.length === 0) lines.push('  no route yet')
   for (const u of s.urls) lines.push(`  ${u}`)
   return lines
 }
