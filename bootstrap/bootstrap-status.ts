@@ -1,6 +1,6 @@
 /**
  * `homelab status`: what the cluster reports, read through the Kubernetes API: the nodes, each
- * ArgoCD Application's sync and health, and the URLs of the ingresses.
+ * ArgoCD Application's sync and health, and the URLs of the routes (every HTTPRoute hostname).
  */
 import { KubeApiError, type KubeClient, type KubeObject, listNodes } from '../lib/kube/index.ts'
 
@@ -10,8 +10,12 @@ export interface ClusterStatus {
   readonly applications:
     | readonly { name: string; namespace: string; sync: string; health: string }[]
     | undefined
+  /** `https://HOST` for each hostname of each HTTPRoute (wildcards left out), sorted. */
   readonly urls: readonly string[]
 }
+
+/** Where the cluster serves HTTPRoutes; a 404 means the Gateway API CRDs are not installed yet. */
+const HTTPROUTES = '/apis/gateway.networking.k8s.io/v1/httproutes'
 
 export async function clusterStatus(api: KubeClient): Promise<ClusterStatus> {
   const nodes = (await listNodes(api)).map((n) => ({
@@ -37,12 +41,24 @@ export async function clusterStatus(api: KubeClient): Promise<ClusterStatus> {
   } catch (error) {
     if (!(error instanceof KubeApiError && error.status === 404)) throw error
   }
-  const ingresses = await api.list<KubeObject>('/apis/networking.k8s.io/v1/ingresses')
-  const hosts = new Set<string>()
-  for (const ing of ingresses.items) {
-    for (const rule of (ing.spec as { rules?: { host?: string }[] } | undefined)?.rules ?? []) {
-      if (rule.host) hosts.add(`https://${rule.host}`)
+  return { nodes, applications, urls: await routeUrls(api) }
+}
+
+/** The routes' URLs: every HTTPRoute's hostnames, served over https by the shared Gateway. */
+async function routeUrls(api: KubeClient): Promise<string[]> {
+  let routes: KubeObject[]
+  try {
+    routes = (await api.list<KubeObject>(HTTPROUTES)).items
+  } catch (error) {
+    if (error instanceof KubeApiError && error.status === 404) return []
+    throw error
+  }
+  const urls = new Set<string>()
+  for (const route of routes) {
+    for (const host of (route.spec as { hostnames?: unknown[] } | undefined)?.hostnames ?? []) {
+      // A wildcard (the https redirect's *.<domain>) is not a page to open.
+      if (typeof host === 'string' && /^[a-z0-9.-]+$/.test(host)) urls.add(`https://${host}`)
     }
   }
-  return { nodes, applications, urls: [...hosts].sort() }
+  return [...urls].sort()
 }

@@ -389,7 +389,7 @@ test('bootstrap() (stand-in Kubernetes API, stand-in ArgoCD manifest) follows th
   })
 })
 
-test('homelab status on the stand-in Kubernetes API prints nodes, Applications with sync and health, and ingress URLs (real CLI)', async () => {
+test("homelab status on the stand-in Kubernetes API prints nodes, Applications with sync and health, and the routes' URLs (real CLI)", async () => {
   await withLab(async (lab) => {
     await bootstrap(options(lab, await pinned(lab)))
     const { standin } = lab
@@ -408,13 +408,6 @@ test('homelab status on the stand-in Kubernetes API prints nodes, Applications w
     )
     root.status = { sync: { status: 'Synced' }, health: { status: 'Progressing' } }
     standin.store.put(root)
-    standin.store.put({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'grafana' } })
-    standin.store.put({
-      apiVersion: 'networking.k8s.io/v1',
-      kind: 'Ingress',
-      metadata: { name: 'grafana', namespace: 'grafana' },
-      spec: { rules: [{ host: 'grafana.lab.home.arpa' }] },
-    })
     const state = join(lab.dir, 'state')
     await rm(state, { recursive: true, force: true })
     await mkdir(state)
@@ -428,6 +421,27 @@ test('homelab status on the stand-in Kubernetes API prints nodes, Applications w
         ['status', '--state', state, '-c', join(ROOT, 'homelab.yaml'), ...(json ? ['--json'] : [])],
         { cwd: ROOT },
       )
+    // Before the Gateway API CRDs exist (the API answers 404 for HTTPRoutes): no route, no failure.
+    assert.match((await run(false)).stdout, /\nurls\n {2}no route yet\n$/)
+    standin.store.addResource({
+      group: 'gateway.networking.k8s.io',
+      versions: ['v1'],
+      plural: 'httproutes',
+      kind: 'HTTPRoute',
+      namespaced: true,
+    })
+    standin.store.put({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'monitoring' } })
+    const route = (name: string, namespace: string, hostnames: string[]) =>
+      standin.store.put({
+        apiVersion: 'gateway.networking.k8s.io/v1',
+        kind: 'HTTPRoute',
+        metadata: { name, namespace },
+        spec: { hostnames },
+      })
+    route('grafana', 'monitoring', ['grafana.lab.home.arpa'])
+    route('matrix', 'matrix', ['matrix.lab.home.arpa'])
+    // The http listener's redirect: a wildcard, not a page.
+    route('https-redirect', 'envoy-gateway', ['*.lab.home.arpa'])
     const text = (await run(false)).stdout
     assert.equal(
       text,
@@ -443,6 +457,7 @@ test('homelab status on the stand-in Kubernetes API prints nodes, Applications w
         '',
         'urls',
         '  https://grafana.lab.home.arpa',
+        '  https://matrix.lab.home.arpa',
         '',
       ].join('\n'),
     )
@@ -455,7 +470,7 @@ test('homelab status on the stand-in Kubernetes API prints nodes, Applications w
     assert.deepEqual(event.applications, [
       { name: 'root', namespace: 'argocd', sync: 'Synced', health: 'Progressing' },
     ])
-    assert.deepEqual(event.urls, ['https://grafana.lab.home.arpa'])
+    assert.deepEqual(event.urls, ['https://grafana.lab.home.arpa', 'https://matrix.lab.home.arpa'])
     assert.deepEqual(
       event.nodes.map((n: { name: string; ready: boolean }) => [n.name, n.ready]),
       [
@@ -464,6 +479,6 @@ test('homelab status on the stand-in Kubernetes API prints nodes, Applications w
       ],
     )
     const nodeReads = standin.requests().filter((r) => r.method === 'GET' && r.path === '/api/v1/nodes')
-    assert.equal(nodeReads.length, 2, 'each run read the nodes')
+    assert.equal(nodeReads.length, 3, 'each run read the nodes')
   })
 })

@@ -58,7 +58,7 @@ export const bootstrap: CommandRun = async (context) => {
   return true
 }
 
-/** `homelab status`: nodes, Applications (sync, health) and ingress URLs. */
+/** `homelab status`: nodes, Applications (sync, health) and the routes' URLs. */
 export const status: CommandRun = async (context) => {
   const api = await kubeClientOf(context)
   context.output.emit({ type: 'status', ...(await clusterStatus(api)) })
