@@ -12,7 +12,8 @@ export const COMMANDS: readonly CommandSpec[] = [
       'Checks the config (syntax, every field, cross-field rules) and prints a summary: machines,\n' +
       'DHCP mode, control-plane endpoint and the computed load-balancer pool. Then renders every\n' +
       'component folder with these settings by real Helm (the pinned Helm 4, offline) and checks it:\n' +
-      'Chart.yaml pins, manifests against their schemas, ingress hosts and issuer, no Bitnami image,\n' +
+      'Chart.yaml pins, manifests against their schemas, routes (the shared Gateway, the domain, a\n' +
+      'backend Service the render defines), no Bitnami image,\n' +
       'unique namespaces. An upstream chart is rendered too when its verified archive is in\n' +
       '.cache/charts, else a warning says it was not. Exit 1 on any error.',
     options: { fetch: { type: 'boolean' } },
@@ -133,11 +134,11 @@ export const COMMANDS: readonly CommandSpec[] = [
   },
   {
     name: 'new-service',
-    summary: 'scaffold a component: a wrapper chart pinning an upstream chart, with its ingress',
+    summary: 'scaffold a component: a wrapper chart pinning an upstream chart, with its route',
     description:
       'Writes <layer>/NAME/: Chart.yaml pinning CHART at the exact VERSION from REPO (https:// or oci://)\n' +
-      'plus homelab-lib, values.yaml (the upstream values under CHART, its ingress off; an ingress at\n' +
-      'NAME.<domain> with TLS) and templates/ingresses.yaml. Refuses an existing name (in any layer), a\n' +
+      'plus homelab-lib, values.yaml (the upstream values under CHART, its ingress off; an HTTPRoute at\n' +
+      'NAME.<domain> on the shared Gateway) and templates/routes.yaml. Refuses an existing name (in any layer), a\n' +
       'name that is not a DNS label and a version that is not exact. Then: homelab validate.',
     usage: 'NAME --chart REPO/CHART@VERSION [--layer LAYER]',
     options: { chart: { type: 'string' }, layer: { type: 'string' } },
@@ -298,10 +299,10 @@ export const COMMANDS: readonly CommandSpec[] = [
   },
   {
     name: 'status',
-    summary: 'nodes, ArgoCD Applications (sync, health) and the ingress URLs',
+    summary: "nodes, ArgoCD Applications (sync, health) and the routes' URLs",
     description:
       'Reads the cluster through the Kubernetes API: each node (Ready or not), each ArgoCD Application\n' +
-      'with its sync and health status, and every ingress host as https://HOST.',
+      'with its sync and health status, and every HTTPRoute hostname as https://HOST.',
     options: { state: { type: 'string' } },
     optionHelp: ['      --state DIR        [string] where state is kept (default: .state beside the config)'],
     load: async () => (await import('./bootstrap.ts')).status,

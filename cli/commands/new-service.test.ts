@@ -22,7 +22,7 @@ async function withRepo(run: (root: string) => Promise<void>) {
   }
 }
 
-test('scaffoldService() writes a wrapper chart that passes validation, its ingress at NAME.<domain>', async () => {
+test('scaffoldService() writes a wrapper chart that passes validation, its HTTPRoute at NAME.<domain>', async () => {
   await withRepo(async (root) => {
     const folder = await scaffoldService(root, {
       name: 'wiki',
@@ -41,11 +41,18 @@ test('scaffoldService() writes a wrapper chart that passes validation, its ingre
       { layer: 'apps', name: 'wiki', path: folder, source: 'chart' },
     ])
     assert.deepEqual(problems, [])
-    const ingress = components[0]?.manifests[0]?.manifest as {
-      spec: { rules: { host: string }[]; tls: { secretName: string }[] }
+    const route = components[0]?.manifests[0]?.manifest as {
+      kind: string
+      spec: { hostnames: string[]; parentRefs: { name: string }[] }
     }
-    assert.equal(ingress.spec.rules[0]?.host, `wiki.${settings.domain}`)
-    assert.equal(ingress.spec.tls[0]?.secretName, 'wiki-tls')
+    assert.equal(route.kind, 'HTTPRoute')
+    assert.deepEqual(route.spec.hostnames, [`wiki.${settings.domain}`])
+    assert.equal(route.spec.parentRefs[0]?.name, 'homelab')
+    // The upstream chart (and its Service) is not rendered offline: the backend stays unverified.
+    assert.deepEqual(
+      components[0]?.backends.map((b) => `${b.service}:${b.port} ${b.state}`),
+      ['wiki:80 unverified'],
+    )
   })
 })
 

@@ -1,7 +1,7 @@
 /**
  * `homelab new-service NAME --layer apps --chart REPO/CHART@VERSION`: scaffolds a component
  * (docs/gitops.md, "Components"): a wrapper chart pinning the upstream chart, using homelab-lib
- * for its ingress at NAME.<domain>. The folder it writes passes `homelab validate`.
+ * for its HTTPRoute at NAME.<domain> on the shared Gateway. The folder it writes passes `homelab validate`.
  */
 import { existsSync } from 'node:fs'
 import { mkdir, writeFile } from 'node:fs/promises'
@@ -47,7 +47,7 @@ export function parseChartRef(ref: string): { repository: string; chart: string;
   return { repository, chart, version }
 }
 
-/** Writes <layer>/<name>/{Chart.yaml,values.yaml,templates/ingresses.yaml}; returns the folder (relative). */
+/** Writes <layer>/<name>/{Chart.yaml,values.yaml,templates/routes.yaml}; returns the folder (relative). */
 export async function scaffoldService(repoRoot: string, spec: ServiceSpec): Promise<string> {
   if (!DNS_LABEL.test(spec.name)) {
     throw new UsageError(
@@ -85,22 +85,23 @@ dependencies:
   )
   await writeFile(
     join(dir, 'values.yaml'),
-    `# Upstream values of ${chart} ${version} go under its name. Disable its own ingress: ours come
-# from \`ingresses\` below (bootstrap/lib). Put persistence on longhorn.
+    `# Upstream values of ${chart} ${version} go under its name. Disable its own ingress: the route
+# comes from \`routes\` below (bootstrap/lib). Put persistence on longhorn.
 ${chart}:
   ingress:
     enabled: false
 
-# Served as ${spec.name}.<global.homelab.domain> over TLS (homelab.ingresses in bootstrap/lib).
-# Check the upstream chart's Service name and port.
-ingresses:
+# Served as https://${spec.name}.<global.homelab.domain> by the shared Gateway (homelab.routes in
+# bootstrap/lib). Check the upstream chart's Service name and port: homelab validate checks them
+# once the chart is rendered (homelab validate --fetch).
+routes:
   - name: ${spec.name}
     host: ${spec.name}
     service: ${spec.name}
     port: 80
 `,
   )
-  await writeFile(join(dir, 'templates/ingresses.yaml'), '{{ include "homelab.ingresses" . }}\n')
+  await writeFile(join(dir, 'templates/routes.yaml'), '{{ include "homelab.routes" . }}\n')
   return folder
 }
 
@@ -112,7 +113,7 @@ export const newService: CommandRun = async (context) => {
   if (typeof chart !== 'string') throw new UsageError('--chart REPO/CHART@VERSION is required')
   const layer = typeof context.values.layer === 'string' ? context.values.layer : 'apps'
   const folder = await scaffoldService(context.repoRoot, { name, layer, chart })
-  context.output.text(`Created ${folder}/ (Chart.yaml, values.yaml, templates/ingresses.yaml).`)
+  context.output.text(`Created ${folder}/ (Chart.yaml, values.yaml, templates/routes.yaml).`)
   context.output.text(
     `Check its values, then run homelab validate and commit: ArgoCD deploys it into namespace ${name}.`,
   )
