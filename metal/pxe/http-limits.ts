@@ -32,6 +32,8 @@ export interface ConnectionLimits {
   /** The client address as events show it (IPv4-mapped IPv6 unwrapped). */
   readonly clientIp: (address: string | undefined) => string
   readonly warn: (message: string) => void
+  /** Called when the last open connection ends. */
+  readonly onIdle?: () => void
 }
 
 interface _Tracked {
@@ -86,6 +88,7 @@ export function limitConnections(server: Server, limits: ConnectionLimits): Conn
       whole.cancel()
       total--
       if (total < limits.maxConnections) warnedTotal = false
+      if (total === 0) limits.onIdle?.()
       const left = (perClient.get(ip) ?? 1) - 1
       if (left <= 0) perClient.delete(ip)
       else perClient.set(ip, left)

@@ -14,7 +14,10 @@
  * The response is a `ResponseSink`, so tests drive it with a stand-in that completes writes and
  * drains when told (http-stream.test.ts).
  */
+import { BufferPool } from './buffer-pool.ts'
 import type { ServedFile } from './files.ts'
+
+export { BufferPool }
 
 /** The part of ServerResponse that sendRange uses. */
 export interface ResponseSink {
@@ -22,75 +25,6 @@ export interface ResponseSink {
   write(chunk: Uint8Array, callback: (error: Error | null | undefined) => void): boolean
   on(event: 'close' | 'drain', listener: () => void): unknown
   off(event: 'close' | 'drain', listener: () => void): unknown
-}
-
-/**
- * The buffers of every download of one server. Big buffers are counted: at most `maxBig` exist at
- * once (in use or idle), and at most `keepBig` idle ones are kept for the next downloads (the rest
- * are freed, so memory goes back when clients leave). Small buffers are made per chunk; up to
- * `keepSmall` idle ones are reused.
- */
-export class BufferPool {
-  readonly bigSize: number
-  readonly smallSize: number
-  readonly maxBig: number
-  private readonly keepBig: number
-  private readonly keepSmall: number
-  private readonly freeBig: Buffer[] = []
-  private readonly freeSmall: Buffer[] = []
-  private bigCount = 0
-
-  constructor(options: {
-    bigSize: number
-    smallSize: number
-    maxBig: number
-    keepBig?: number
-    keepSmall?: number
-  }) {
-    this.bigSize = options.bigSize
-    this.smallSize = Math.min(options.smallSize, options.bigSize)
-    this.maxBig = options.maxBig
-    this.keepBig = Math.min(options.keepBig ?? 2, options.maxBig)
-    this.keepSmall = options.keepSmall ?? 16
-  }
-
-  /** A big buffer, or undefined when `maxBig` already exist. */
-  takeBig(): Buffer | undefined {
-    const free = this.freeBig.pop()
-    if (free !== undefined) return free
-    if (this.bigCount >= this.maxBig) return undefined
-    this.bigCount++
-    return Buffer.allocUnsafeSlow(this.bigSize)
-  }
-
-  /** A big buffer whose write completed: kept for reuse, or freed. */
-  giveBig(buffer: Buffer): void {
-    if (this.freeBig.length < this.keepBig) this.freeBig.push(buffer)
-    else this.bigCount--
-  }
-
-  /** A big buffer given up with its connection (the socket may still reference it): no longer counted. */
-  dropBig(): void {
-    this.bigCount--
-  }
-
-  takeSmall(): Buffer {
-    return this.freeSmall.pop() ?? Buffer.allocUnsafeSlow(this.smallSize)
-  }
-
-  giveSmall(buffer: Buffer): void {
-    if (this.freeSmall.length < this.keepSmall) this.freeSmall.push(buffer)
-  }
-
-  /** Big buffers that exist (in use or idle). */
-  get big(): number {
-    return this.bigCount
-  }
-
-  /** Idle buffers kept for the next downloads (big and small). */
-  get idle(): number {
-    return this.freeBig.length + this.freeSmall.length
-  }
 }
 
 /** The connection closed before the range was sent: nothing to report, nothing to answer. */
@@ -204,12 +138,12 @@ export async function sendRange(
       position += length
       if (big) d.pendingBig.add(buffer)
       const ok = res.write(buffer.subarray(0, length), (err) => {
+        // Whatever the outcome, the socket is done with the buffer now.
         if (big) {
-          // Once the download ended, the finally below settled the count for what was pending.
-          if (!d.pendingBig.delete(buffer)) return
-          if (err) pool.dropBig()
-          else pool.giveBig(buffer)
-        } else if (!err) pool.giveSmall(buffer)
+          // Once the download ended on a closed connection, the finally below took it off the count.
+          if (d.pendingBig.delete(buffer)) pool.giveBig(buffer)
+          else pool.giveLost(buffer)
+        } else pool.giveSmall(buffer)
         if (err) return d.poke()
         sent.bytes += length
         sent.onSent?.()
@@ -230,7 +164,8 @@ export async function sendRange(
     if (last !== undefined) _giveBack(pool, last)
     res.off('close', onClose)
     res.off('drain', onDrain)
-    // Writes still pending on a closed connection: their big buffers stop counting now.
+    // Writes still pending on a closed connection: their big buffers stop counting now (they are
+    // freed when their write callback comes).
     if (d.closed) {
       for (let i = 0; i < d.pendingBig.size; i++) pool.dropBig()
       d.pendingBig.clear()

@@ -80,10 +80,7 @@ export const DEFAULT_HTTP_PORT = PXE_PORTS.http
  * socket at a time). Chosen with bench/http.ts; see bench/README.md.
  */
 export const DEFAULT_CHUNK_SIZE = 4 * 1024 * 1024
-/**
- * Small buffers: what every download starts with, and all a client that does not read ever holds.
- * 128 KiB is at glibc's mmap threshold, so a freed one goes back to the system at once.
- */
+/** Small buffers: what every download starts with, and all a client that does not read ever holds. */
 export const DEFAULT_SMALL_CHUNK_SIZE = 128 * 1024
 /** Bytes all downloads together may hold in big buffers (the rest go on with small ones). */
 export const DEFAULT_BUFFER_BUDGET = 64 * 1024 * 1024
@@ -443,6 +440,8 @@ export async function serveHttp(options: HttpOptions): Promise<HttpServer> {
     clock: ctx.clock,
     clientIp,
     warn: (message) => _warn(ctx, message),
+    // No connection left: every buffer slab goes back to the system.
+    onIdle: () => ctx.pool.trim(),
   })
   await _listen(server, host, port)
   server.on('error', (cause) => _warn(ctx, `HTTP server error: ${cause.message}`))
