@@ -5,6 +5,7 @@
  * and mode over a HandlerState; addresses come from the machine directory or the LeaseTable
  * (dhcp-leases.ts), packets from the reply builders (dhcp-reply.ts).
  */
+
 import {
   BootOp,
   clientMac,
@@ -16,6 +17,7 @@ import {
 } from '../../lib/dhcp4/index.ts'
 import { formatIPv4, type IPv4, parseIPv4 } from '../../lib/ipv4/index.ts'
 import { type BootClient, type BootReply, clientArch, decideBoot } from './boot-decision.ts'
+import { BoundedMap } from './bounded-map.ts'
 import { DHCP_DEFAULTS, type DhcpConfig, type DhcpServerOptions, resolveConfig } from './dhcp-config.ts'
 import { LeaseTable } from './dhcp-leases.ts'
 import {
@@ -64,13 +66,15 @@ interface Incoming {
   readonly client: BootClient
 }
 
+/** Entries the per-MAC memories keep at most (the oldest go first): spoofed MACs cannot grow them. */
+export const DHCP_TABLE_LIMIT = 10_000
+
 /** Reports something once per key (bounded, so spoofed MACs cannot grow it forever). */
 class _Once {
-  private readonly seen = new Set<string>()
+  private readonly seen = new BoundedMap<string, true>(DHCP_TABLE_LIMIT)
   run(key: string, report: () => void): void {
     if (this.seen.has(key)) return
-    if (this.seen.size >= 10000) this.seen.clear()
-    this.seen.add(key)
+    this.seen.set(key, true)
     report()
   }
 }
@@ -83,7 +87,7 @@ interface HandlerState {
   /** Full mode with a dynamic range only. */
   readonly leases: LeaseTable | undefined
   /** Proxy mode: MACs that get no proxy offer until the time given (see proxyRequest). */
-  readonly quiet: Map<string, number>
+  readonly quiet: BoundedMap<string, number>
 }
 
 /**
@@ -280,7 +284,6 @@ function proxyRequest(state: HandlerState, msg: Incoming): DhcpReply[] {
     // carry our server id or udhcpc ignores it) and stay quiet for a while, so its
     // next DISCOVER gets only the router's offer. PXE firmware never does this.
     state.quiet.set(mac, state.now() + DHCP_DEFAULTS.proxyQuietSeconds * 1000)
-    if (state.quiet.size > 10000) state.quiet.clear()
     state.config.emit({
       type: 'pxe.warning',
       service: 'proxydhcp',
@@ -350,7 +353,13 @@ export function createDhcpHandler(
           isReserved: (ip) => ip === config.server || config.machines.byIp(formatIPv4(ip)) !== undefined,
           now,
         })
-  const state: HandlerState = { config, now, once: new _Once(), leases, quiet: new Map() }
+  const state: HandlerState = {
+    config,
+    now,
+    once: new _Once(),
+    leases,
+    quiet: new BoundedMap(DHCP_TABLE_LIMIT),
+  }
 
   function handle(datagram: DhcpDatagram): DhcpReply[] {
     let msg: Incoming | undefined

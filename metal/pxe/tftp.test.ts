@@ -556,6 +556,32 @@ test('serveTftp() bounds concurrent transfers and answers "Server busy" above th
   })
 })
 
+test('serveTftp() bounds transfers per client address; another address is still served', async () => {
+  await withServer({ maxTransfersPerClient: 1 }, async ({ server, client, log }) => {
+    const same = await RawClient.open() // another port of the same address (127.0.0.1)
+    try {
+      client.rrq(server.port, 'small.bin')
+      const d1 = await expectData(client, 1)
+      same.rrq(server.port, 'small.bin')
+      await expectError(same, 0, /^Server busy/)
+      assert.deepEqual(
+        log.of('tftp.end').map((e) => e.error),
+        ['server busy: 1 transfers running to 127.0.0.1 (maxTransfersPerClient)'],
+      )
+      // Once its transfer ends, the address may start another.
+      for (let block = 1; block <= 3; block++) {
+        client.ack(d1.port, block)
+        if (block < 3) await expectData(client, block + 1)
+      }
+      await log.until('tftp.end', (e) => e.ok)
+      same.rrq(server.port, 'small.bin')
+      await expectData(same, 1)
+    } finally {
+      same.close()
+    }
+  })
+})
+
 test('serveTftp() ignores a repeated RRQ from the same TID and packets from other TIDs', async () => {
   const files = new GeneratedSource().set('small.bin', small)
   await withServer({ files }, async ({ server, client, log, clock }) => {

@@ -61,6 +61,8 @@ export interface TftpServerOptions {
   readonly port?: number
   /** Transfers served at once; requests above it get ERROR 0 "Server busy". @default 64 */
   readonly maxTransfers?: number
+  /** Transfers served at once to one client address; above it, ERROR 0 "Server busy". @default 8 */
+  readonly maxTransfersPerClient?: number
   /** Largest block size granted (RFC 2348 allows up to 65464). @default 65464 */
   readonly maxBlksize?: number
   /** Largest window granted (RFC 7440). @default 64 */
@@ -85,6 +87,7 @@ export const TFTP_DEFAULTS = {
   address: '0.0.0.0',
   port: PXE_PORTS.tftp,
   maxTransfers: 64,
+  maxTransfersPerClient: 8,
   maxBlksize: BLKSIZE_MAX,
   maxWindowsize: 64,
   maxWindowBytes: 1024 * 1024,
@@ -146,6 +149,9 @@ class Server implements TftpServer {
   readonly bindAddress: string
   readonly wantedPort: number
   readonly maxTransfers: number
+  readonly maxPerClient: number
+  /** Transfers (running or opening) by client address. */
+  private readonly perClient = new Map<string, number>()
   readonly limits: {
     maxBlksize: number
     maxWindowsize: number
@@ -171,6 +177,12 @@ class Server implements TftpServer {
     this.maxTransfers = checkOption(
       'maxTransfers',
       options.maxTransfers ?? TFTP_DEFAULTS.maxTransfers,
+      1,
+      1e6,
+    )
+    this.maxPerClient = checkOption(
+      'maxTransfersPerClient',
+      options.maxTransfersPerClient ?? TFTP_DEFAULTS.maxTransfersPerClient,
       1,
       1e6,
     )
@@ -319,6 +331,19 @@ class Server implements TftpServer {
       )
       return
     }
+    const mine = this.perClient.get(client.ip) ?? 0
+    if (mine >= this.maxPerClient) {
+      this.refuse(
+        client,
+        path,
+        ErrorCode.NotDefined,
+        WireMessage.busy,
+        `server busy: ${this.maxPerClient} transfers running to ${client.ip} (maxTransfersPerClient)`,
+        started,
+      )
+      return
+    }
+    this.perClient.set(client.ip, mine + 1)
     this.transfers.set(key, 'opening')
     void this.open(client, path, packet.options, started)
   }
@@ -335,7 +360,7 @@ class Server implements TftpServer {
     try {
       file = await this.files.open(path, requester)
     } catch (err) {
-      this.transfers.delete(client.key)
+      this.forget(client)
       this.refuse(
         client,
         path,
@@ -347,12 +372,12 @@ class Server implements TftpServer {
       return
     }
     if (file === undefined) {
-      this.transfers.delete(client.key)
+      this.forget(client)
       this.refuse(client, path, ErrorCode.FileNotFound, WireMessage.notFound, 'file not found', started)
       return
     }
     if (this.closed) {
-      this.transfers.delete(client.key)
+      this.forget(client)
       await file.close().catch(() => undefined)
       return
     }
@@ -366,7 +391,15 @@ class Server implements TftpServer {
   }
 
   ended(transfer: Transfer): void {
-    if (this.transfers.get(transfer.client.key) === transfer) this.transfers.delete(transfer.client.key)
+    if (this.transfers.get(transfer.client.key) === transfer) this.forget(transfer.client)
+  }
+
+  /** A transfer (or an opening) of `client` is over. */
+  private forget(client: Client): void {
+    if (!this.transfers.delete(client.key)) return
+    const left = (this.perClient.get(client.ip) ?? 1) - 1
+    if (left <= 0) this.perClient.delete(client.ip)
+    else this.perClient.set(client.ip, left)
   }
 
   async close(): Promise<void> {
