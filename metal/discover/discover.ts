@@ -41,9 +41,18 @@ export interface DiscoverOptions {
   readonly emit: (event: DiscoverEvent) => void
   /** Before listening is announced (Wake-on-LAN is sent from here: the socket is bound by then). */
   readonly onListening?: () => Promise<void> | void
-  /** Tests: another port. */
+  /** Tests: another port and address. */
   readonly port?: number
+  readonly address?: string
+  /**
+   * Machines remembered at most: requests from further MACs (a flood of made-up ones) are dropped.
+   * @default MAX_MACHINES
+   */
+  readonly maxMachines?: number
 }
+
+/** Far more machines than a homelab has, few enough that a flood of random MACs stays small. */
+export const MAX_MACHINES = 1024
 
 /** Listens and reports each machine when it is first seen and when what it says changes. */
 export async function discover(options: DiscoverOptions): Promise<DiscoveredMachine[]> {
@@ -56,6 +65,7 @@ export async function discover(options: DiscoverOptions): Promise<DiscoveredMach
   if (options.signal.aborted) stop.abort()
   const onClient = (client: SeenClient) => {
     const before = seen.get(client.mac)
+    if (before === undefined && seen.size >= (options.maxMachines ?? MAX_MACHINES)) return
     // A client that later says more (option 93 on its second request) keeps the fuller description.
     const netboot = client.netboot || before?.netboot === true
     const firmware = client.firmware ?? before?.firmware
@@ -81,6 +91,7 @@ export async function discover(options: DiscoverOptions): Promise<DiscoveredMach
       signal: stop.signal,
       onClient,
       ...(options.port === undefined ? {} : { port: options.port }),
+      ...(options.address === undefined ? {} : { address: options.address }),
       onListening: async () => {
         await options.onListening?.()
         options.emit({
