@@ -275,3 +275,60 @@ test('homelab discover hears udhcpc (UEFI) and dhclient (BIOS), answers nothing,
     assert.equal(frames.length, 1, `the controller sent something before the marker:\n${dump.output()}`)
   })
 })
+
+test('homelab discover --wake sends Wake-on-LAN to machines of the config only', async () => {
+  await withLab('dwake', async ({ net, ctl, dir }) => {
+    const file = join(dir, 'homelab.yaml')
+    copyFileSync(join(fixtures, 'discover-before.yaml'), file)
+    const sleeper = await net.host('sleeper', '')
+    const listener = sleeper.spawn([join(root, 'tools/node24'), join(root, 'test/harness/wol-listen.ts')])
+    await waitFor(
+      'the Wake-on-LAN listener',
+      () => (/LISTENING/.test(listener.output()) ? true : undefined),
+      HANG_MS,
+    )
+    const discover = ctl.spawn([
+      'env',
+      `HOME=${dir}`,
+      homelab,
+      'discover',
+      '--json',
+      '--wake',
+      'metal0',
+      '--config',
+      file,
+    ])
+    await waitFor(
+      'the magic packet',
+      () => (/WAKE 00:1a:11:00:00:20/.test(listener.output()) ? true : undefined),
+      HANG_MS,
+    )
+    await waitFor(
+      'the wake event',
+      () => events(discover.output()).find((e) => e.type === 'discover.wake'),
+      HANG_MS,
+    )
+    discover.child.kill('SIGINT')
+    assert.equal(await discover.exited, 0, discover.output())
+    assert.deepEqual(
+      events(discover.output()).find((e) => e.type === 'discover.wake'),
+      { type: 'discover.wake', mac: '00:1a:11:00:00:20', name: 'metal0' },
+    )
+    // Only known machines are woken; the file is not touched without --add.
+    const unknown = await cli(ctl, dir, [
+      'discover',
+      '--wake',
+      '00:1a:11:00:00:99',
+      '--for',
+      '1',
+      '--config',
+      file,
+    ])
+    assert.equal(unknown.code, 2)
+    assert.match(
+      unknown.out,
+      /--wake: "00:1a:11:00:00:99" is not a machine of .*known: metal0 00:1a:11:00:00:20/,
+    )
+    assert.equal(readFileSync(file, 'utf8'), readFileSync(join(fixtures, 'discover-before.yaml'), 'utf8'))
+  })
+})
