@@ -36,6 +36,7 @@ export const COMMANDS: readonly CommandSpec[] = [
       'its $schema line, and validates it. Never overwrites a file without --force. Next: homelab discover.',
     options: {
       interface: { type: 'string' },
+      gateway: { type: 'string' },
       domain: { type: 'string' },
       timezone: { type: 'string' },
       release: { type: 'string' },
@@ -50,6 +51,7 @@ export const COMMANDS: readonly CommandSpec[] = [
     },
     optionHelp: [
       "      --interface IF     [string] the interface on the machines' network (default: the default route's)",
+      "      --gateway ADDR     [string] network.gateway (default: the default route's, else the DHCP offer's router)",
       '      --domain NAME      [string] gitops.domain, apps are served as <app>.NAME (asked; --yes: home.arpa)',
       "      --timezone TZ      [string] os.timezone, an IANA name (default: this controller's)",
       `      --release N        [number] os.release, the Fedora release (default: ${FEDORA_RELEASE})`,
