@@ -70,8 +70,8 @@ async function gather(context: CommandContext, ask: Ask & { close(): void }): Pr
   found(context, 'subnet', net.subnet, net.interface)
   found(context, 'controller', net.address, net.interface)
   const { mode, modeReason, router, offered } = await dhcpMode(context, net)
-  let gateway = net.gateway
-  let gatewaySource = 'the default route'
+  let gateway = given('gateway') ?? net.gateway
+  let gatewaySource = given('gateway') === undefined ? 'the default route' : 'given'
   if (gateway === undefined && router !== undefined) {
     gateway = router
     gatewaySource = "the router option of the DHCP server's offer"
