@@ -87,12 +87,10 @@ export function checkConfig(config: Config): Finding[] {
   const findings: Finding[] = []
   const c = _checker(config, findings)
   c.inSubnet(['network', 'gateway'], config.network.gateway, 'the gateway')
-  if (config.network.controller !== undefined) {
-    c.inSubnet(['network', 'controller'], config.network.controller, 'the controller')
-  }
   _checkDhcpRange(c)
   _checkPool(c)
   c.reserved(['network', 'gateway'], config.network.gateway, 'the gateway')
+  _checkController(c)
   _checkMachines(c)
   _checkDisks(c)
   _checkCluster(c)
@@ -133,6 +131,21 @@ function _checker(config: Config, findings: Finding[]): Checker {
         )
       }
     },
+  }
+}
+
+/** The controller (when given): a host address of the subnet, outside the range and the pool, not the gateway. */
+function _checkController(c: Checker): void {
+  const { controller, gateway } = c.config.network
+  if (controller === undefined) return
+  const path = ['network', 'controller']
+  if (!c.inSubnet(path, controller, 'the controller')) return
+  c.reserved(path, controller, 'the controller')
+  if (controller === gateway) {
+    c.error(
+      path,
+      `"${controller}" is the gateway's address (the controller is the machine that runs homelab, not the router: give it its own address, or remove network.controller to read it from network.interface)`,
+    )
   }
 }
 
@@ -201,6 +214,8 @@ function _checkMachines(c: Checker): void {
         seen[key].set(value, i)
       }
     }
+    const unicast = _unicastProblem(m.mac)
+    if (unicast !== undefined) error(['machines', i, 'mac'], `"${m.mac}" is ${unicast}`)
     if (c.inSubnet(['machines', i, 'ip'], m.ip, 'a machine')) {
       c.reserved(['machines', i, 'ip'], m.ip, 'a machine')
       if (m.ip === config.network.gateway) {
@@ -214,6 +229,20 @@ function _checkMachines(c: Checker): void {
       }
     }
   })
+}
+
+/** Why a MAC cannot be a NIC's own address (multicast, broadcast, all zeros), or undefined when it can. */
+function _unicastProblem(text: string): string | undefined {
+  const mac = parseMac(text)
+  if (mac === undefined) return undefined // the schema reported it
+  const first = Number.parseInt(mac.slice(0, 2), 16)
+  const fix = "copy the NIC's own address from the machine's firmware setup or `ip link` on it"
+  if (/^(00:){5}00$/.test(mac)) return `all zeros, which no NIC has: ${fix}`
+  if (/^(ff:){5}ff$/.test(mac)) return `the broadcast address, which no NIC has: ${fix}`
+  if ((first & 1) === 1) {
+    return `a multicast address (the lowest bit of its first byte is set), which no NIC has as its own: ${fix}`
+  }
+  return undefined
 }
 
 /**

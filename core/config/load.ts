@@ -2,11 +2,11 @@
  * Reads homelab.yaml: YAML syntax, then the schema, then the cross-field checks.
  * Every problem becomes a Diagnostic with file, line, column and field.
  */
-import { readFile } from 'node:fs/promises'
-import { isMap, isNode, isScalar, LineCounter, type Node, parseDocument } from 'yaml'
+import { isCollection, isMap, isNode, isPair, isScalar, LineCounter, type Node, parseDocument } from 'yaml'
 import type { z } from 'zod'
 import { checkConfig, type Derived, derive, type Finding } from './checks.ts'
 import { ConfigError, type Diagnostic, formatPath, type PathSegment } from './diagnostics.ts'
+import { ReadProblem, readConfigText } from './read-file.ts'
 import { type Config, configSchema } from './schema.ts'
 
 export interface LoadedConfig {
@@ -37,10 +37,19 @@ export function parseConfig(text: string, file: string): ParseResult {
       line: pos?.line ?? 0,
       column: pos?.col ?? 0,
       field: '',
-      message: `is not valid YAML: ${firstLine(err.message)}`,
+      message: _yamlMessage(err.code, err.message),
     })
   }
   if (diagnostics.length > 0) return { ok: false, diagnostics }
+  const deep = _tooDeep(doc.contents)
+  if (deep !== undefined) {
+    const pos = lines.linePos(deep)
+    const message = `is nested more than ${MAX_DEPTH} levels deep: a homelab config needs fewer than 10 (check the brackets and indentation here)`
+    return {
+      ok: false,
+      diagnostics: [{ severity: 'error', file, line: pos.line, column: pos.col, field: '', message }],
+    }
+  }
 
   let plain: unknown
   try {
@@ -70,7 +79,8 @@ export function parseConfig(text: string, file: string): ParseResult {
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
       for (const { path, message, key } of describeIssue(issue, plain)) {
-        const pos = locate(path, key)
+        // An unknown key points at the key itself (its parent's entry), not at its value.
+        const pos = key === undefined ? locate(path) : locate(path.slice(0, -1), key)
         diagnostics.push({ severity: 'error', file, ...pos, field: formatPath(path), message })
       }
     }
@@ -98,18 +108,45 @@ export function parseConfig(text: string, file: string): ParseResult {
 export async function loadConfig(file: string): Promise<LoadedConfig> {
   let text: string
   try {
-    text = await readFile(file, 'utf8')
+    text = await readConfigText(file)
   } catch (cause) {
-    const code = (cause as NodeJS.ErrnoException).code
-    const why =
-      code === 'ENOENT' ? 'no such file (pass --config FILE, or run from the project folder)' : String(cause)
-    throw new ConfigError([
-      { severity: 'error', file, line: 0, column: 0, field: '', message: `cannot be read: ${why}` },
-    ])
+    if (!(cause instanceof ReadProblem)) throw cause
+    const { line, column, message } = cause
+    throw new ConfigError([{ severity: 'error', file, line, column, field: '', message }])
   }
   const result = parseConfig(text, file)
   if (!result.ok) throw new ConfigError(result.diagnostics)
   return result.value
+}
+
+/** Lists and mappings inside each other deeper than this are refused before anything walks them. */
+export const MAX_DEPTH = 64
+
+/** The YAML parser's message in plain words, for the errors a person can make. */
+function _yamlMessage(code: string, message: string): string {
+  if (code === 'MULTIPLE_DOCS') {
+    return 'holds more than one YAML document (a line "---" starts another): keep the settings in one document'
+  }
+  if (code === 'RESOURCE_EXHAUSTION' && /call stack/i.test(message)) {
+    return `is nested more than ${MAX_DEPTH} levels deep: a homelab config needs fewer than 10 (check the brackets and indentation here)`
+  }
+  return `is not valid YAML: ${firstLine(message)}`
+}
+
+/** The offset of the first node nested deeper than MAX_DEPTH, found without recursion. */
+function _tooDeep(root: unknown): number | undefined {
+  const stack: [unknown, number][] = [[root, 0]]
+  while (stack.length > 0) {
+    const [node, depth] = stack.pop() as [unknown, number]
+    if (!isNode(node) && !isPair(node)) continue
+    if (isCollection(node)) {
+      if (depth >= MAX_DEPTH) return node.range?.[0] ?? 0
+      for (const item of node.items) stack.push([item, depth + 1])
+    } else if (isPair(node)) {
+      stack.push([node.value, depth])
+    }
+  }
+  return undefined
 }
 
 function sortDiagnostics(list: Diagnostic[]): Diagnostic[] {
