@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict'
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { join, relative } from 'node:path'
 import { test } from 'node:test'
 import { parseDocument } from 'yaml'
 import { formatDiagnostic } from '../core/config/diagnostics.ts'
@@ -86,7 +86,8 @@ test('homelab init beside a home router (dnsmasq) proposes proxy mode, with the 
     const run = await cli(ctl, dir, initArgs(file))
     assert.equal(run.code, 0, run.out)
     const text = readFileSync(file, 'utf8')
-    assert.ok(text.startsWith('# yaml-language-server: $schema=./homelab.schema.json\n'), text)
+    const schema = relative(dir, join(root, 'homelab.schema.json'))
+    assert.ok(text.startsWith(`# yaml-language-server: $schema=${schema}\n`), text)
     const doc = parseDocument(text).toJS() as {
       network: Record<string, unknown>
       os: Record<string, unknown>

@@ -87,7 +87,9 @@ async function gather(context: CommandContext, ask: Ask & { close(): void }): Pr
   const endpoint = nextFreeAddresses(draft, 1, taken)[0]
   if (endpoint === undefined)
     throw new Error(`Cannot propose cluster.endpoint: ${net.subnet} has no free address`)
+  const schema = relative(dirname(resolve(context.configFile)), join(context.repoRoot, 'homelab.schema.json'))
   const answers: InitAnswers = {
+    schema: schema.startsWith('.') || schema.startsWith('/') ? schema : `./${schema}`,
     interface: net.interface,
     subnet: net.subnet,
     gateway,

@@ -6,6 +6,8 @@
 import { scalar } from '../../core/config/edit.ts'
 
 export interface InitAnswers {
+  /** The JSON Schema's path relative to the config file (./homelab.schema.json beside the project's). */
+  readonly schema: string
   readonly interface: string
   readonly subnet: string
   readonly gateway: string
@@ -42,7 +44,7 @@ export function renderInitConfig(a: InitAnswers): string {
       ? [`  # dns: none found in ${a.dnsSource}; the machines use the gateway`]
       : [`  dns: [${a.dns.map(q).join(', ')}] # from ${a.dnsSource}`]
   return [
-    '# yaml-language-server: $schema=./homelab.schema.json',
+    `# yaml-language-server: $schema=${a.schema}`,
     '#',
     '# homelab.yaml: the one file you edit. `homelab validate` checks it; `make` builds everything from it.',
     '# Written by `homelab init` from what this controller found on its network; see docs/configuration.md.',
