@@ -77,7 +77,7 @@ test('the argocd Application (real Helm) generates argocd-install: bootstrap/arg
   ).map((m) => m.manifest as unknown as KubeObject)
   assert.deepEqual(
     rendered.map((o) => `${o.kind}/${o.metadata.name}`),
-    ['Ingress/argocd', 'Application/argocd-install'],
+    ['Application/argocd-install', 'HTTPRoute/argocd'],
   )
   const app = rendered.find((o) => o.kind === 'Application') as KubeObject
   const spec = app.spec as Record<string, Record<string, unknown>>
