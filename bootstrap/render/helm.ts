@@ -15,7 +15,7 @@ import { parseDocument, parse as parseYaml, stringify } from 'yaml'
 import { ensureHelm } from '../../lib/toolbox/index.ts'
 
 export interface RenderedManifest {
-  /** Where it came from, relative to the chart folder (`templates/ingress.yaml`, `charts/redis/templates/x.yaml`). */
+  /** Where it came from, relative to the chart folder (`templates/routes.yaml`, `charts/redis/templates/x.yaml`). */
   readonly template: string
   readonly manifest: Record<string, unknown>
 }

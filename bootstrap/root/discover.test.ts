@@ -14,7 +14,7 @@ test('discoverApps() finds one app per component folder, in layer order, and ski
     }
     await add('apps/jellyfin/Chart.yaml')
     await add('system/metallb/kustomization.yaml')
-    await add('system/ingress-nginx/Chart.yaml')
+    await add('system/envoy-gateway/Chart.yaml')
     await add('platform/gitea/deployment.yaml')
     await add('apps/notes/README.md')
     await add('apps/.hidden/Chart.yaml')
@@ -23,7 +23,7 @@ test('discoverApps() finds one app per component folder, in layer order, and ski
     assert.deepEqual(
       apps.map((a) => `${a.path} ${a.namespace} ${a.source}`),
       [
-        'system/ingress-nginx ingress-nginx chart',
+        'system/envoy-gateway envoy-gateway chart',
         'system/metallb metallb kustomize',
         'platform/gitea gitea manifests',
         'apps/jellyfin jellyfin chart',
