@@ -10,6 +10,7 @@ import { AliasSource, GeneratedSource, MountedSource } from '../pxe/files.ts'
 import { DEFAULT_HTTP_PORT } from '../pxe/http.ts'
 import { IsoSource } from '../pxe/iso-source.ts'
 import type { MachineDirectory } from '../pxe/machine-directory.ts'
+import { machineOnly } from '../pxe/machine-only.ts'
 import { startPxe } from '../pxe/server.ts'
 import { checkUndionly, ipxeDirOf, MOK_MANAGER, UndionlySource } from './boot-files.ts'
 import { InstallTracker } from './follow.ts'
@@ -86,6 +87,11 @@ class TargetDirectory implements MachineDirectory {
   /** Remembers the address a netbooting machine got from the router (proxy mode). */
   learn(ip: string, machine: Machine): void {
     this.learned.set(ip, machine)
+  }
+  /** Whether an address was learned for this machine (from its DHCP exchange). */
+  learnedFor(name: string): boolean {
+    for (const m of this.learned.values()) if (m.name === name) return true
+    return false
   }
   remove(machine: Machine): void {
     this.byMacMap.delete(machine.mac.toLowerCase().replaceAll('-', ':'))
@@ -266,10 +272,21 @@ async function _serve(
     }
     for (const path of GRUB_CONFIG_PATHS) generated.set(path, renderGrubConfig(bootCtx))
     generated.set('boot.ipxe', renderIpxeScript(bootCtx))
+    // Full mode leases each machine its configured address: where it asks from is known. Proxy mode
+    // learns it from the machine's DHCP request (docs/metal-pxe.md#kickstarts).
+    const full = config.network.dhcp.mode === 'full'
+    const access = {
+      addressKnown: (name: string) => full || directory.learnedFor(name),
+      warn: (message: string) => onBootEvent({ type: 'pxe.warning', service: 'http', message }),
+    }
     for (const m of targets) {
       const ks = renderKickstart(m, { config, derived, server: http, sshPublicKey })
-      // Served only while the machine is a target: once installed, its kickstart is gone.
-      generated.set(kickstartPath(m.mac), () => (directory.has(m.name) ? ks : undefined))
+      const path = kickstartPath(m.mac)
+      // Served only to the machine, and only while it is a target: once installed, it is gone.
+      generated.set(
+        path,
+        machineOnly(m.name, path, () => (directory.has(m.name) ? ks : undefined), access),
+      )
     }
     return { server: pxe, iso }
   } catch (err) {
