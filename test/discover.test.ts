@@ -4,6 +4,7 @@
  * clients (busybox udhcpc, ISC dhclient) announcing PXE firmware through option 93.
  */
 import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, relative } from 'node:path'
@@ -331,5 +332,64 @@ test('homelab discover --wake sends Wake-on-LAN to machines of the config only',
       /--wake: "00:1a:11:00:00:99" is not a machine of .*known: metal0 00:1a:11:00:00:20/,
     )
     assert.equal(readFileSync(file, 'utf8'), readFileSync(join(fixtures, 'discover-before.yaml'), 'utf8'))
+  })
+})
+
+test('homelab init on a terminal asks only what it cannot find, with the defaults shown', async () => {
+  await withLab('init-t', async ({ ctl, dir }) => {
+    const file = join(dir, 'homelab.yaml')
+    mkdirSync(join(dir, '.ssh'))
+    writeFileSync(
+      join(dir, '.ssh/id_ed25519.pub'),
+      'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA test\n',
+    )
+    const command = `env HOME=${dir} NO_COLOR=1 TZ=UTC ${homelab} init --config ${file} --probe 1`
+    // script(1) gives the CLI a terminal; the answers are typed once each prompt is shown.
+    const child = spawn('ip', ['netns', 'exec', ctl.ns, 'script', '-qfec', command, '/dev/null'], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    })
+    let out = ''
+    child.stdout.on('data', (c: Buffer) => {
+      out += c.toString()
+    })
+    child.stderr.on('data', (c: Buffer) => {
+      out += c.toString()
+    })
+    const exited = new Promise<number | null>((resolve) => child.on('close', resolve))
+    try {
+      let seen = 0
+      const answer = async (prompt: string, text: string) => {
+        const at = await waitFor(
+          `the prompt "${prompt}"`,
+          () => {
+            const i = out.indexOf(prompt, seen)
+            return i < 0 ? undefined : i
+          },
+          HANG_MS,
+        )
+        seen = at + prompt.length
+        child.stdin.write(`${text}\r`)
+      }
+      await answer('Fedora release [43]: ', '')
+      await answer("(from the release's CHECKSUM file): ", SHA)
+      await answer('Time zone [UTC]: ', 'Europe/Paris')
+      await answer('Seed repository ArgoCD reads first [https://github.com/homelab-as-code/homelab]: ', '')
+      await answer('Domain (apps are served as <app>.DOMAIN) [home.arpa]: ', 'lab.example.com')
+      assert.equal(await exited, 0, out)
+    } finally {
+      child.kill('SIGKILL')
+      await exited
+    }
+    assert.doesNotMatch(out, /Gateway|interface \[|subnet \[|SSH key/, out)
+    const doc = parseDocument(readFileSync(file, 'utf8')).toJS() as {
+      os: Record<string, unknown>
+      gitops: Record<string, unknown>
+      network: Record<string, unknown>
+    }
+    assert.deepEqual(
+      [doc.os.release, doc.os.timezone, doc.os.sshPublicKey, doc.gitops.domain, doc.network.dhcp],
+      [43, 'Europe/Paris', '~/.ssh/id_ed25519.pub', 'lab.example.com', { mode: 'full' }],
+    )
+    assert.match(out, /is valid; it lists no machine yet/)
   })
 })
