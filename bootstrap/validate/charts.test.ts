@@ -168,6 +168,31 @@ test('validateComponents() renders only our templates without a cached archive; 
     }
   }))
 
+test('validateComponents() --fetch leaves an oci:// chart unfetched and reports it as not rendered, without a problem', () =>
+  withWork(async (work) => {
+    const root = await component(work)
+    await writeFile(
+      join(root, 'apps/web/Chart.yaml'),
+      'apiVersion: v2\nname: web\nversion: 0.1.0\ndependencies:\n  - name: gateway-helm\n    version: v1.9.0\n    repository: oci://registry.stand-in.test/charts\n',
+    )
+    const requests: string[] = []
+    const fetchImpl: typeof fetch = async (input) => {
+      requests.push(String(input))
+      return new Response('', { status: 404 })
+    }
+    const result = await validateComponents(root, await settings(), undefined, {
+      chartCache: join(work, 'charts'),
+      fetch: true,
+      fetchImpl,
+    })
+    assert.deepEqual(summary(result), {
+      problems: [],
+      templates: ['apps/web/templates/own.yaml'],
+      notRendered: ['apps/web: gateway-helm v1.9.0'],
+    })
+    assert.deepEqual(requests, [])
+  }))
+
 test('validateComponents() --fetch refuses an archive whose sha256 is not the digest of the index, and caches nothing', () =>
   withWork(async (work) => {
     const root = await component(work)
