@@ -192,8 +192,8 @@ async function _renderComponent(
   const cacheDir = options.chartCache ?? join(repoRoot, CHART_CACHE)
   const archive = async (dependency: ChartDependency): Promise<string | undefined> => {
     try {
-      // No index.yaml to check a digest against: an oci:// chart (Envoy Gateway's) is never fetched,
-      // only used when a verified archive is in the cache; otherwise it is reported as not rendered.
+      // No index.yaml to check a digest against: an oci:// chart (Envoy Gateway's) is never fetched
+      // and, without a verified archive in the cache, reported as not rendered.
       if (options.fetch === true && !dependency.repository.startsWith('oci://')) {
         return await fetchChart(dependency, {
           cacheDir,

@@ -72,7 +72,7 @@ async function validateComponentFolders(
       column: 0,
       field: '',
       message: dependency.repository.startsWith('oci://')
-        ? `the upstream chart ${dependency.name} ${dependency.version} was not rendered (an oci:// chart is not fetched, only used from a verified archive in ${chartCache || CHART_CACHE}); our templates were`
+        ? `the upstream chart ${dependency.name} ${dependency.version} was not rendered (an oci:// chart is not fetched: no index.yaml gives its digest); our templates were`
         : fetch
           ? `the upstream chart ${dependency.name} ${dependency.version} was not rendered (its archive could not be fetched: see the error); our templates were`
           : `the upstream chart ${dependency.name} ${dependency.version} was not rendered (no verified archive in ${chartCache || CHART_CACHE}); our templates were: \`homelab validate --fetch\` downloads it`,
