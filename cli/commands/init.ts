@@ -87,6 +87,7 @@ async function gather(context: CommandContext, ask: Ask & { close(): void }): Pr
   const endpoint = nextFreeAddresses(draft, 1, taken)[0]
   if (endpoint === undefined)
     throw new Error(`Cannot propose cluster.endpoint: ${net.subnet} has no free address`)
+  const fedora = release(given('release') ?? (await ask('Fedora release', String(FEDORA_RELEASE), 'release')))
   const schema = relative(dirname(resolve(context.configFile)), join(context.repoRoot, 'homelab.schema.json'))
   const answers: InitAnswers = {
     schema: schema.startsWith('.') || schema.startsWith('/') ? schema : `./${schema}`,
@@ -101,10 +102,8 @@ async function gather(context: CommandContext, ask: Ask & { close(): void }): Pr
     modeReason,
     endpoint,
     k3sVersion: K3S_VERSION,
-    release: await release(
-      given('release') ?? (await ask('Fedora release', String(FEDORA_RELEASE), 'release')),
-    ),
-    iso: await iso(given, ask),
+    release: fedora,
+    iso: await iso(given, ask, fedora),
     timezone:
       given('timezone') ??
       (await ask('Time zone', Intl.DateTimeFormat().resolvedOptions().timeZone, 'timezone')),
@@ -159,15 +158,24 @@ async function dhcpMode(
   }
 }
 
-async function release(text: string): Promise<number> {
+function release(text: string): number {
   const n = Number(text)
   if (!Number.isInteger(n) || n < 38)
     throw new UsageError(`--release: "${text}" is not a Fedora release (like ${FEDORA_RELEASE})`)
   return n
 }
 
-async function iso(given: (name: string) => string | undefined, ask: Ask): Promise<InitAnswers['iso']> {
-  const url = given('iso-url') ?? FEDORA_ISO_URL
+/** The DVD of the release the project pins is known; another release's URL is asked (or --iso-url). */
+async function iso(
+  given: (name: string) => string | undefined,
+  ask: Ask,
+  fedora: number,
+): Promise<InitAnswers['iso']> {
+  const url =
+    given('iso-url') ??
+    (fedora === FEDORA_RELEASE
+      ? FEDORA_ISO_URL
+      : await ask(`URL of the Fedora ${fedora} Server DVD ISO`, undefined, 'iso-url'))
   if (url === 'test-os') return 'test-os'
   const sha256 =
     given('iso-sha256') ??
