@@ -57,7 +57,7 @@ export const COMMANDS: readonly CommandSpec[] = [
       `      --release N        [number] os.release, the Fedora release (default: ${FEDORA_RELEASE})`,
       '      --ssh-key FILE     [string] os.sshPublicKey (default: the first of ~/.ssh/id_{ed25519,ecdsa,rsa}.pub)',
       '      --seed URL         [string] gitops.seed.url (default: the git remote "origin", else asked)',
-      '      --iso-url URL      [string] os.iso.url, the Fedora Server DVD (default: the one of --release 43), or test-os',
+      `      --iso-url URL      [string] os.iso.url, the Fedora Server DVD (default: Fedora ${FEDORA_RELEASE}'s; asked for another release), or test-os`,
       "      --iso-sha256 HEX   [string] os.iso.sha256, from the release's CHECKSUM file (asked)",
       '      --mode MODE        [string] proxy or full: skip the DHCP probe and use MODE',
       '      --probe S          [number] seconds to wait for DHCP offers (default: 4)',
