@@ -4,7 +4,7 @@
  * client) on a bridge. Aggregate MB/s per run, median of the runs, ratio ours/nginx.
  *
  *   tools/node24 bench/http.ts [--size-mb 1024] [--runs 3] [--clients 4]
- *                              [--chunk-kb 256] [--read-ahead 2] [--nginx-workers 1] [--loopback]
+ *                              [--chunk-kb 4096] [--small-kb 128] [--nginx-workers 1] [--loopback]
  *
  * --loopback puts server and clients in one namespace and talks over its lo (no veth/bridge).
  * Prints a table and one JSON line (`{"bench":"http",...}`). Needs root, iproute2, curl and
@@ -22,7 +22,7 @@ const { values } = parseArgs({
     runs: { type: 'string', default: '3' },
     clients: { type: 'string', default: '4' },
     'chunk-kb': { type: 'string', default: '' },
-    'read-ahead': { type: 'string', default: '' },
+    'small-kb': { type: 'string', default: '' },
     'nginx-workers': { type: 'string', default: '1' },
     loopback: { type: 'boolean', default: false },
   },
@@ -31,7 +31,7 @@ const sizeMb = Number(values['size-mb'])
 const runs = Number(values.runs)
 const clients = Number(values.clients)
 const chunkKb = values['chunk-kb'] === '' ? undefined : Number(values['chunk-kb'])
-const readAhead = values['read-ahead'] === '' ? undefined : Number(values['read-ahead'])
+const smallKb = values['small-kb'] === '' ? undefined : Number(values['small-kb'])
 const nginxWorkers = Number(values['nginx-workers'])
 const loopback = values.loopback === true
 const repo = join(import.meta.dirname, '..')
@@ -59,7 +59,7 @@ function oursScript(root: string, host: string): string {
     `port: ${OURS_PORT}`,
     `files: new DirectorySource(${JSON.stringify(root)})`,
     ...(chunkKb === undefined ? [] : [`chunkSize: ${chunkKb * 1024}`]),
-    ...(readAhead === undefined ? [] : [`readAhead: ${readAhead}`]),
+    ...(smallKb === undefined ? [] : [`smallChunkSize: ${smallKb * 1024}`]),
   ]
   return `
 import { serveHttp } from ${JSON.stringify(join(repo, 'metal/pxe/http.ts'))}
@@ -222,7 +222,7 @@ async function main(): Promise<void> {
         runs,
         topology: loopback ? 'loopback' : 'bridge',
         chunkKb: chunkKb ?? null,
-        readAhead: readAhead ?? null,
+        smallKb: smallKb ?? null,
         nginxWorkers,
         oursMBps: Math.round(oursMbps),
         nginxMBps: Math.round(nginxMbps),
