@@ -10,6 +10,7 @@
  * NotReady once, so the CLI is sure to see (and report) it before it turns Ready.
  */
 import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { copyFile, mkdir, readFile, stat, writeFile } from 'node:fs/promises'
@@ -17,7 +18,7 @@ import { join } from 'node:path'
 import { test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { type NsProcess, sh, waitFor } from '../tools/netns.ts'
-import { StandinNodes, type WrittenFile } from './harness/k3s-nodes.ts'
+import { isAlive, StandinNodes, type WrittenFile } from './harness/k3s-nodes.ts'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const HOMELAB = join(ROOT, 'bin', 'homelab')
@@ -86,6 +87,8 @@ class Lab {
       join(this.nodes.shared, 'api'),
       '--nodes-dir',
       join(this.nodes.shared, 'nodes'),
+      '--vip-holder',
+      join(this.nodes.shared, 'vip-holder'),
       '--ready-after-reads',
       '1',
     ])
@@ -194,7 +197,7 @@ gitops:
   }
 
   /** Every request the stand-in API server logged. */
-  async requests(): Promise<{ method: string; path: string; status: number }[]> {
+  async requests(): Promise<{ time: string; method: string; path: string; status: number }[]> {
     return (await readFile(join(this.nodes.shared, 'api', 'requests.jsonl'), 'utf8'))
       .split('\n')
       .filter(Boolean)
@@ -248,6 +251,17 @@ function readiness(run: Run): Record<string, string[]> {
 const NOT_READY =
   'NotReady: KubeletNotReady (container runtime network not ready: cni plugin not initialized)'
 
+/**
+ * The tool links a node gets: like install.sh, only for kubectl, crictl and ctr where no such
+ * command is found (the nodes see the host's /usr and /usr/local/bin, with sshd's PATH).
+ */
+const TOOL_LINKS = ['crictl', 'ctr', 'kubectl'].filter(
+  (t) =>
+    spawnSync('sh', ['-c', `command -v ${t}`], {
+      env: { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' },
+    }).status !== 0,
+)
+
 const paths = (files: WrittenFile[]) => files.map((f) => `${f.path} ${f.mode.toString(8)}`)
 const joinsThroughVip = new RegExp(`^server: https://${VIP.replaceAll('.', '\\.')}:6443$`, 'm')
 
@@ -287,41 +301,84 @@ test('stand-in nodes, first run: one server initialises, the others join through
         assert.ok(written.includes(p), `${name} lacks ${p}: ${written.join(', ')}`)
       }
       assert.deepEqual(
-        written.filter(
-          (w) =>
-            !w.startsWith('/var/lib/rancher/k3s/server/') && !w.startsWith('/var/lib/rancher/k3s/agent/'),
-        ),
+        written.filter((w) => !/^\/var\/lib\/rancher\/k3s\/(server|agent|data)\//.test(w)),
         [
           '/etc/modules-load.d/homelab-k3s.conf 644',
+          '/etc/rancher/k3s/agent-token 600',
           '/etc/rancher/k3s/config.yaml 600',
           '/etc/rancher/k3s/k3s.yaml 600',
           '/etc/rancher/k3s/token 600',
           '/etc/rancher/node/password 600',
           '/etc/sysctl.d/90-homelab-k3s.conf 644',
           '/etc/systemd/system/k3s.service 644',
+          '/etc/systemd/system/k3s.service.env 600',
           '/etc/systemd/system/multi-user.target.wants/k3s.service 777',
+          ...TOOL_LINKS.filter((t) => t < 'k3s').map((t) => `/usr/local/bin/${t} 777`),
           '/usr/local/bin/k3s 755',
+          '/usr/local/bin/k3s-killall.sh 755',
+          '/usr/local/bin/k3s-uninstall.sh 755',
+          ...TOOL_LINKS.filter((t) => t > 'k3s').map((t) => `/usr/local/bin/${t} 777`),
         ],
         `${name}: no other file outside k3s's own data`,
       )
     }
     const agentFiles = paths(await nodes.node('worker0').written())
-    for (const p of [...ours, '/etc/systemd/system/k3s-agent.service 644', '/usr/local/bin/k3s 755']) {
+    for (const p of [
+      ...ours,
+      '/etc/systemd/system/k3s-agent.service 644',
+      '/etc/systemd/system/k3s-agent.service.env 600',
+      '/usr/local/bin/k3s 755',
+      '/usr/local/bin/k3s-killall.sh 755',
+      '/usr/local/bin/k3s-agent-uninstall.sh 755',
+    ]) {
       assert.ok(agentFiles.includes(p), `worker0 lacks ${p}: ${agentFiles.join(', ')}`)
     }
     assert.ok(
-      !agentFiles.some((p) => p.includes('kube-vip') || p.includes('k3s.service ')),
+      !agentFiles.some(
+        (p) => p.includes('kube-vip') || p.includes('k3s.service ') || p.includes('agent-token'),
+      ),
       agentFiles.join(', '),
     )
 
-    // The token: 32 characters, 0600 on the controller, the same on every node, never printed.
-    const tokenFile = join(stateDir, 'cluster', 'token')
-    const token = (await readFile(tokenFile, 'utf8')).trim()
-    assert.match(token, /^[A-Za-z0-9]{32}$/)
-    assert.equal((await stat(tokenFile)).mode & 0o777, 0o600)
-    assert.ok(!run.output.includes(token), 'the token is never printed')
-    for (const m of machines)
-      assert.equal((await nodes.node(m.name).readFile('/etc/rancher/k3s/token'))?.trim(), token)
+    // The tokens: 32 characters each, 0600 on the controller, never printed. The first server
+    // holds the bare server secret; joining servers the full server token read from it (with the
+    // cluster CA's hash, so they check the CA); the agent a full token of the separate agent secret.
+    const secretOf = async (name: string) => {
+      const file = join(stateDir, 'cluster', name)
+      assert.equal((await stat(file)).mode & 0o777, 0o600)
+      const secret = (await readFile(file, 'utf8')).trim()
+      assert.match(secret, /^[A-Za-z0-9]{32}$/)
+      assert.ok(!run.output.includes(secret), `the ${name} is never printed`)
+      return secret
+    }
+    const token = await secretOf('token')
+    const agentToken = await secretOf('agent-token')
+    assert.notEqual(token, agentToken)
+    const tokenOn = async (name: string) =>
+      (await nodes.node(name).readFile('/etc/rancher/k3s/token'))?.trim()
+    assert.equal(await tokenOn('metal0'), token)
+    const full = (await nodes.node('metal0').readFile('/var/lib/rancher/k3s/server/token'))?.trim() ?? ''
+    const caHash = /^K10([0-9a-f]{64})::server:/.exec(full)?.[1]
+    assert.ok(caHash, full === '' ? 'no server token on metal0' : "the server token is in k3s's full form")
+    for (const name of ['metal1', 'metal2'])
+      assert.equal(await tokenOn(name), `K10${caHash}::server:${token}`)
+    assert.equal(await tokenOn('worker0'), `K10${caHash}::node:${agentToken}`)
+    for (const name of ['metal0', 'metal1', 'metal2']) {
+      assert.equal((await nodes.node(name).readFile('/etc/rancher/k3s/agent-token'))?.trim(), agentToken)
+    }
+    for (const m of machines) {
+      assert.equal(
+        await nodes.node(m.name).readFile('/var/lib/homelab-standin/bare-token.log'),
+        undefined,
+        `${m.name} joined with a token without the CA hash`,
+      )
+    }
+    // The joins waited for the VIP: it was asked (and dropped) before kube-vip held it, and
+    // every joining node (which asks /cacerts once, fatally) found it answering.
+    const asked = (await lab.requests()).filter((r) => r.path === '/cacerts')
+    assert.equal(asked[0]?.status, 0, 'the VIP was asked before anything held it')
+    assert.equal(asked.at(-1)?.status, 200)
+    assert.equal((await readFile(join(nodes.shared, 'vip-holder'), 'utf8')).trim(), 'metal0')
 
     // What the stand-in k3s saw: who initialised, who joined where, and in which order: each
     // server started only once the one before was ready (systemctl start returned), the agent last.
@@ -358,7 +415,7 @@ test('stand-in nodes, first run: one server initialises, the others join through
       const unit = m.role === 'server' ? 'k3s' : 'k3s-agent'
       assert.ok(!log.some((l) => l.startsWith('warning')), log.join('\n'))
       const reload = log.indexOf('daemon-reload')
-      const start = log.indexOf(`start ${unit}`)
+      const start = log.indexOf(`start --no-block ${unit}`)
       assert.ok(reload >= 0 && start > reload, `${m.name}: ${log.join(' | ')}`)
       assert.ok(log.includes(`enable ${unit}`), `${m.name}: ${log.join(' | ')}`)
       assert.deepEqual(
@@ -450,6 +507,25 @@ test('stand-in nodes, the first server rebuilt: it rejoins through the VIP, no s
     const requests = await lab.requests()
     const deleted = requests.findIndex((r) => r.method === 'DELETE' && r.path === '/api/v1/nodes/metal0')
     assert.ok(deleted >= 0, 'the old metal0 was deleted through the API')
+    // The stand-in API holds the deleted Node terminating (k3s's finalizer removes its etcd
+    // member) until it was served so: the CLI read it terminating, then its 404, and only then
+    // started k3s on metal0, which the stand-in would refuse as a duplicate etcd member before.
+    const onMetal0 = (i: number, status: number) =>
+      requests.findIndex(
+        (r, j) => j > i && r.method === 'GET' && r.path === '/api/v1/nodes/metal0' && r.status === status,
+      )
+    const terminating = onMetal0(deleted, 200)
+    const gone = onMetal0(terminating, 404)
+    assert.ok(terminating > deleted && gone > terminating, 'read terminating, then gone')
+    assert.ok(
+      Date.parse(requests[gone]?.time as string) / 1000 <= (rejoin?.time ?? 0),
+      'k3s started after the 404',
+    )
+    assert.deepEqual(JSON.parse(await readFile(join(nodes.shared, 'etcd-members.json'), 'utf8')).sort(), [
+      'metal0',
+      'metal1',
+      'metal2',
+    ])
     // its new registration was seen NotReady, then Ready
     assert.deepEqual(readiness(run).metal0, [NOT_READY, 'Ready'])
     assert.deepEqual(await lab.snapshots(['metal1', 'metal2']), others)
@@ -515,22 +591,43 @@ test('stand-in nodes, node remove: drains (DaemonSet pods stay), deletes the nod
     ])
     assert.equal(await seed.exited, 0, seed.output())
 
+    // What k3s leaves on metal2 when its unit stops: a containerd shim and its container, tmpfs
+    // mounts under /run/k3s and /var/lib/kubelet/pods, cni0 (with a veth in it) and flannel.1.
+    const node = nodes.node('metal2')
+    const shim = Number((await node.readFile('/var/lib/homelab-standin/shim.pid'))?.trim())
+    const k3sMounts = async () =>
+      (await node.mounts()).filter((m) => /^\/(run\/k3s|var\/lib\/kubelet)\//.test(m))
+    const k3sLinks = async () =>
+      (await node.links()).filter((l) => ['cni0', 'flannel.1', 'vethstandin'].includes(l))
+    assert.ok(isAlive(shim), 'the stand-in shim runs')
+    assert.equal((await k3sMounts()).length, 2)
+    assert.deepEqual((await k3sLinks()).sort(), ['cni0', 'flannel.1', 'vethstandin'])
+
     const run = await lab.homelab(['node', 'remove', 'metal2'], false)
     assert.equal(run.code, 0, run.output)
+    assert.ok(!isAlive(shim), 'the shim was killed with its container')
+    assert.deepEqual(await k3sMounts(), [], 'nothing of k3s is mounted')
+    assert.deepEqual(await k3sLinks(), [], 'no CNI link is left')
     assert.match(run.output, /metal2: cordoned/)
     assert.match(run.output, /metal2: evicting default\/web/)
     assert.doesNotMatch(run.output, /evicting default\/logs/)
     assert.match(run.output, /now delete it from homelab\.yaml/)
-    const node = nodes.node('metal2')
     for (const gone of [
       '/etc/rancher/k3s/config.yaml',
       '/etc/rancher/k3s/token',
       '/usr/local/bin/k3s',
       '/etc/systemd/system/k3s.service',
+      '/etc/systemd/system/k3s.service.env',
+      '/usr/local/bin/k3s-killall.sh',
+      '/usr/local/bin/k3s-uninstall.sh',
     ]) {
       assert.equal(await node.stat(gone), undefined, `${gone} is still on metal2`)
     }
-    assert.ok((await node.log('systemctl')).includes('disable --now k3s'))
+    const systemctl = await node.log('systemctl')
+    assert.ok(
+      systemctl.includes('stop k3s.service') && systemctl.includes('disable k3s'),
+      systemctl.join('\n'),
+    )
     const removal = (await lab.requests()).filter(
       (r) => r.path.includes('metal2') || r.path.includes('/pods'),
     )
@@ -539,9 +636,71 @@ test('stand-in nodes, node remove: drains (DaemonSet pods stay), deletes the nod
     const evictAt = order.findIndex((r) => r.endsWith('/pods/web/eviction'))
     const deleteAt = order.indexOf('DELETE /api/v1/nodes/metal2')
     assert.ok(cordonAt >= 0 && cordonAt < evictAt && evictAt < deleteAt, order.join('\n'))
+    // k3s still ran until the Node was gone: its finalizer (the etcd member) had run.
+    assert.ok(
+      removal.some(
+        (r, i) => i > deleteAt && r.method === 'GET' && r.path === '/api/v1/nodes/metal2' && r.status === 404,
+      ),
+      'the CLI waited for the 404',
+    )
+    assert.deepEqual(JSON.parse(await readFile(join(nodes.shared, 'etcd-members.json'), 'utf8')).sort(), [
+      'metal0',
+      'metal1',
+    ])
 
     const again = await lab.homelab(['node', 'remove', 'metal2'], false)
     assert.equal(again.code, 0, again.output)
     assert.match(again.output, /already removed/)
+
+    // Now two servers are left: removing either would break etcd quorum, and is refused.
+    const refused = await lab.homelab(['node', 'remove', 'metal1'], false)
+    assert.equal(refused.code, 1, refused.output)
+    assert.match(refused.output, /Cannot remove metal1: etcd needs a majority of its 2 members \(2\)/)
+    assert.ok(await nodes.node('metal1').stat('/usr/local/bin/k3s'), 'metal1 was left as it was')
+    assert.ok(
+      !(await lab.requests()).some((r) => r.path.startsWith('/api/v1/nodes/metal1') && r.method !== 'GET'),
+    )
+  })
+})
+
+test('stand-in nodes, a k3s version change restarts the servers one at a time, each Ready before the next, then the agent', async () => {
+  await withLab('cl-roll', [METAL0, METAL1, WORKER0], async (lab) => {
+    await lab.form()
+    const before = (await lab.nodes.k3sEvents()).length
+    const next = `v1.33.6+k3s${VERSION.split('+k3s')[1]}`
+    await lab.nodes.releaseDir(next)
+    await writeFile(
+      join(lab.configDir, 'homelab.yaml'),
+      (await readFile(join(lab.configDir, 'homelab.yaml'), 'utf8')).replace(
+        `k3sVersion: ${VERSION}`,
+        `k3sVersion: ${next}`,
+      ),
+    )
+    const run = await lab.homelab(['cluster', '--ready-timeout', '120'])
+    assert.equal(run.code, 0, run.output)
+    for (const m of ['metal0', 'metal1', 'worker0']) assert.equal(summary(run)[m]?.result, 'changed', m)
+    assert.deepEqual((await lab.nodes.k3sEvents()).slice(before), [
+      'metal0 server start',
+      'metal0 server ready',
+      'metal1 server start',
+      'metal1 server ready',
+      'worker0 agent start',
+      'worker0 agent ready',
+    ])
+    // metal1 was restarted only once metal0 was seen Ready through the API after its restart.
+    const steps = run.events
+      .map((e) =>
+        e.type === 'node.ready'
+          ? `${e.node} ready`
+          : e.type === 'node.step' && e.step === 'service' && e.status === 'running' && e.detail === undefined
+            ? `${e.node} service`
+            : undefined,
+      )
+      .filter(Boolean)
+    assert.ok(steps.indexOf('metal0 ready') < steps.indexOf('metal1 service'), steps.join(', '))
+    for (const m of ['metal0', 'metal1']) {
+      const log = await lab.nodes.node(m).log('systemctl')
+      assert.ok(log.includes('restart --no-block k3s'), `${m}: ${log.join(' | ')}`)
+    }
   })
 })

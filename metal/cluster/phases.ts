@@ -250,7 +250,6 @@ export async function _converge(
         `Cannot start the cluster: ${initNode.machine.name} failed to initialise it (see above); no other node was changed`,
       )
     }
-    await readyBeforeNext(initNode)
   }
   const source = [initNode?.machine.name, ...plan.members].find(
     (n) => n !== undefined && ok(n) && runs.get(n)?.machine.role === 'server',
@@ -258,9 +257,11 @@ export async function _converge(
   if (caHash === undefined && source !== undefined) {
     caHash = caHashOf([await readServerToken(runs.get(source)?.session as SshSession)])
   }
-  await runOnMachines(agents(members), parallel, converge)
+  // The join address answers before anything goes through it (the first server's readiness too).
   const joiners = plan.nodes.filter((n) => n.phase === 'join')
   if (joiners.length > 0) await _beforeJoins(cluster, plan, joiners, caHash)
+  if (initNode !== undefined) await readyBeforeNext(initNode)
+  await runOnMachines(agents(members), parallel, converge)
   if (source !== undefined && joiners.some((n) => n.fresh && ok(n.machine.name))) {
     api ??= clientFor(await kubeconfigOf(source), plan.joinAddress)
     for (const planned of joiners.filter((n) => n.fresh && ok(n.machine.name))) {

@@ -106,6 +106,10 @@ export interface StandinNode {
   k3sInvocations(): Promise<K3sInvocation[]>
   /** PIDs of processes alive in the node's namespaces (sshd, sessions, stand-in daemons). */
   pids(): Promise<number[]>
+  /** Mount points in the node's own mount namespace (read from its sshd's /proc/PID/mounts). */
+  mounts(): Promise<string[]>
+  /** Names of the network links in the node's network namespace. */
+  links(): Promise<string[]>
 }
 
 class NodeState implements StandinNode {
@@ -196,6 +200,23 @@ class NodeState implements StandinNode {
       if (Number.isInteger(pid) && pid > 0) pids.push(pid)
     }
     return pids
+  }
+
+  async mounts(): Promise<string[]> {
+    if (this.sshd === undefined) return []
+    const text = await readFile(`/proc/${this.sshd.pid}/mounts`, 'utf8').catch(() => '')
+    return text
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => l.split(' ')[1] as string)
+  }
+
+  async links(): Promise<string[]> {
+    const text = await sh('ip', ['-n', this.host.ns, '-o', 'link', 'show'])
+    return text
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => (l.split(': ')[1] ?? '').split('@')[0] as string)
   }
 
   async pids(): Promise<number[]> {
@@ -369,6 +390,9 @@ export class StandinNodes {
       ...mounts,
       // A fresh machine's root home: not the host's (its shell rc files, its credentials).
       'mount -t tmpfs -o mode=0700 standin-root /root',
+      // Its own /run (k3s mounts under /run/k3s; sshd needs /run/sshd), gone with the namespace.
+      'mount -t tmpfs -o mode=0755 standin-run /run',
+      'mkdir -p /run/sshd',
       `hostname ${q(name)}`,
       `exec /usr/sbin/sshd -D -e -f ${q(join(this.dir, 'keys', name, 'sshd_config'))}`,
     ].join('; ')

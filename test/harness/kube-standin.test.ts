@@ -8,7 +8,7 @@ import { test } from 'node:test'
 import { createKubeClient, KubeApiError, type KubeClient } from '../../lib/kube/client.ts'
 import { loadKubeconfig, parseKubeconfig, rewriteKubeconfigServer } from '../../lib/kube/kubeconfig.ts'
 import { deleteNode, listNodes } from '../../lib/kube/nodes.ts'
-import { startKubeStandin, TERMINATION_READS_ANNOTATION } from './kube-standin.ts'
+import { NODE_FINALIZER, startKubeStandin, TERMINATION_READS_ANNOTATION } from './kube-standin.ts'
 
 const SCRIPT = new URL('./kube-standin.ts', import.meta.url).pathname
 
@@ -97,6 +97,15 @@ test('kube-standin.ts as a CLI (stand-in API server) writes a k3s-shaped kubecon
     assert.ok(missing instanceof KubeApiError && missing.status === 404, String(missing))
 
     assert.equal(await deleteNode(kube, 'metal0'), true)
+    await stat(nodeFile) // its password stays while the Node is terminating
+    // Like k3s: the Node stays, terminating, held by the finalizer that removes its etcd member,
+    // until a read has served it so; then it is gone.
+    const terminating = (await kube.get('/api/v1/nodes/metal0')) as {
+      metadata: { deletionTimestamp?: string; finalizers?: string[] }
+    }
+    assert.ok(terminating.metadata.deletionTimestamp, 'the deleted Node is terminating')
+    assert.deepEqual(terminating.metadata.finalizers, [NODE_FINALIZER])
+    assert.equal(await kube.get('/api/v1/nodes/metal0'), undefined, 'gone once seen terminating')
     assert.deepEqual(await listNodes(kube), [], 'a deleted node came back while its file was unchanged')
     // k3s deletes the node's password secret with it: the stand-in removes its file, and a
     // machine that registers again writes a new one, NotReady again

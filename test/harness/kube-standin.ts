@@ -13,11 +13,20 @@
  * state for as long as it needs.
  *
  * In-process: `await startKubeStandin({ dir })`. As a CLI (in a network namespace):
- *   tools/node24 test/harness/kube-standin.ts --listen 10.1.2.3:6443 --dir DIR [--nodes-dir DIR]
+ *   tools/node24 test/harness/kube-standin.ts --listen 10.1.2.3:6443 --dir DIR [--nodes-dir DIR] [--vip-holder FILE]
  *     [--ready-after-reads N|never] [--crd-established-after-reads N|never] [--workload-ready-after-reads N|never]
  * prints `listening https://IP:PORT` when ready and exits on SIGTERM.
  */
-import { appendFileSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import {
+  appendFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import https from 'node:https'
 import type { AddressInfo } from 'node:net'
@@ -61,6 +70,13 @@ export interface KubeStandinOptions {
   port?: number
   /** Folder of `<name>.json` node files (`{"name","role","ip"}`) written by a stand-in k3s. */
   nodesDir?: string
+  /**
+   * The VIP stand-in: while this file does not exist, no kube-vip holds the address, and every
+   * request is dropped unanswered (the connection is closed, recorded with status 0), after
+   * `<file>.asked` is written; a stand-in k3s server with kube-vip's manifest writes the file
+   * once it sees `<file>.asked` (test/harness/standin/k3s).
+   */
+  vipHolder?: string
   /** Nodes registered at start. */
   nodes?: StandinNode[]
   /**
@@ -217,6 +233,32 @@ export async function startKubeStandin(options: KubeStandinOptions): Promise<Kub
       current.status.conditions = [readyCondition(true)]
       store.put(current)
     })
+  }
+
+  /**
+   * A Node is deleted like k3s deletes one (in k3s mode, with --nodes-dir): DELETE answers with the
+   * Node terminating, held by k3s's finalizer; the finalizer removes the node's etcd member (the
+   * stand-in members list, shared/etcd-members.json) and its password, and the Node goes only once
+   * a read has served it terminating, so a client that does not wait for the 404 is caught.
+   */
+  function deleteNodeLater(existing: Json): Json {
+    if (existing.metadata.deletionTimestamp !== undefined) return existing
+    const nodeRes = store.resourceOfKind('v1', 'Node')
+    existing.metadata.deletionTimestamp = now()
+    existing.metadata.finalizers = [NODE_FINALIZER]
+    const terminating = store.put(existing)
+    const name = terminating.metadata.name as string
+    const nodesDir = options.nodesDir as string
+    latch(terminating.metadata.uid, 1, () => {
+      const current = store.get(nodeRes, undefined, name)
+      if (current?.metadata.uid !== terminating.metadata.uid) return
+      store.delete(nodeRes, undefined, name)
+      removeEtcdMember(join(nodesDir, '..', 'etcd-members.json'), name)
+      // k3s deletes a node's password secret with its Node: the machine may register anew.
+      rmSync(join(nodesDir, `${name}.json`), { force: true })
+      seen.delete(join(nodesDir, `${name}.json`))
+    })
+    return terminating
   }
 
   function setNodeReady(name: string, ready: boolean): void {
@@ -501,6 +543,7 @@ export async function startKubeStandin(options: KubeStandinOptions): Promise<Kub
         return [200, existing]
       case 'DELETE': {
         if (!existing) throw notFound(res, name)
+        if (res.plural === 'nodes' && options.nodesDir) return [200, deleteNodeLater(existing)]
         store.delete(res, r.namespace, name)
         latches.delete(existing.metadata.uid)
         if (res.plural === 'nodes' && options.nodesDir) {
@@ -618,32 +661,43 @@ export async function startKubeStandin(options: KubeStandinOptions): Promise<Kub
     for await (const c of req) chunks.push(c as Buffer)
     let code = 200
     let out: Json
+    if (options.vipHolder !== undefined && !existsSync(options.vipHolder)) {
+      record({ time: new Date().toISOString(), method, path: url.pathname, query, status: 0 })
+      writeFileSync(`${options.vipHolder}.asked`, '')
+      req.socket.destroy()
+      return
+    }
     try {
-      if (!(req.socket as TLSSocket).authorized) throw status(401, 'Unauthorized', 'Unauthorized')
-      scanNodesDir()
-      const segments = url.pathname.split('/').filter(Boolean).map(decodeURIComponent)
-      if (segments[0] === 'standin') {
-        out = control(method, segments, Buffer.concat(chunks).toString('utf8').trim())
-      } else if (['/healthz', '/readyz', '/livez'].includes(url.pathname)) {
-        out = 'ok'
-      } else if (url.pathname === '/version') {
-        out = { major: '1', minor: '33', gitVersion: KUBELET_VERSION, platform: 'linux/amd64' }
-      } else if (isServiceProxy(segments)) {
-        const [ns, service] = [segments[3] as string, segments[5] as string]
-        const handler = proxies.get(`${ns}/${service}`)
-        if (!handler) throw status(404, 'NotFound', `services "${service.split(':')[0]}" not found`)
-        const rest = url.pathname.split('/').slice(8).join('/')
-        const answer = handler(`/${rest}`, method)
-        code = answer.status
-        out = answer.body
-      } else if (segments[0] === 'api' || segments[0] === 'apis') {
-        const found = route(segments)
-        if (found.res)
-          [code, out] = handle(method, found as Route, url.searchParams, contentType, Buffer.concat(chunks))
-        else if (method !== 'GET') throw status(405, 'MethodNotAllowed', 'discovery accepts GET only')
-        else out = found
+      // k3s serves its CA bundle to anyone: a joining node fetches it before it has credentials.
+      if (url.pathname === '/cacerts' && method === 'GET') {
+        out = certs.ca.toString('utf8')
       } else {
-        throw status(404, 'NotFound', 'the server could not find the requested resource')
+        if (!(req.socket as TLSSocket).authorized) throw status(401, 'Unauthorized', 'Unauthorized')
+        scanNodesDir()
+        const segments = url.pathname.split('/').filter(Boolean).map(decodeURIComponent)
+        if (segments[0] === 'standin') {
+          out = control(method, segments, Buffer.concat(chunks).toString('utf8').trim())
+        } else if (['/healthz', '/readyz', '/livez'].includes(url.pathname)) {
+          out = 'ok'
+        } else if (url.pathname === '/version') {
+          out = { major: '1', minor: '33', gitVersion: KUBELET_VERSION, platform: 'linux/amd64' }
+        } else if (isServiceProxy(segments)) {
+          const [ns, service] = [segments[3] as string, segments[5] as string]
+          const handler = proxies.get(`${ns}/${service}`)
+          if (!handler) throw status(404, 'NotFound', `services "${service.split(':')[0]}" not found`)
+          const rest = url.pathname.split('/').slice(8).join('/')
+          const answer = handler(`/${rest}`, method)
+          code = answer.status
+          out = answer.body
+        } else if (segments[0] === 'api' || segments[0] === 'apis') {
+          const found = route(segments)
+          if (found.res)
+            [code, out] = handle(method, found as Route, url.searchParams, contentType, Buffer.concat(chunks))
+          else if (method !== 'GET') throw status(405, 'MethodNotAllowed', 'discovery accepts GET only')
+          else out = found
+        } else {
+          throw status(404, 'NotFound', 'the server could not find the requested resource')
+        }
       }
     } catch (error) {
       const e =
@@ -746,6 +800,22 @@ function readyCondition(ready: boolean): Json {
 }
 
 /** A latch count: a whole number, or `never` (Infinity). */
+/** The finalizer the stand-in puts on a deleted Node (k3s's own removes the etcd member). */
+export const NODE_FINALIZER = 'standin.homelab.dev/etcd-member'
+
+/** Drops `name` from the stand-in etcd members list (a JSON array of names), if it is there. */
+function removeEtcdMember(path: string, name: string): void {
+  let members: string[]
+  try {
+    members = JSON.parse(readFileSync(path, 'utf8')) as string[]
+  } catch {
+    return
+  }
+  if (!members.includes(name)) return
+  writeFileSync(`${path}.tmp`, `${JSON.stringify(members.filter((m) => m !== name))}\n`)
+  renameSync(`${path}.tmp`, path)
+}
+
 export function parseReads(text: string): number {
   if (text === 'never') return Number.POSITIVE_INFINITY
   if (!/^\d+$/.test(text)) throw new Error(`"${text}" is not a number of reads (a whole number or never)`)
@@ -774,7 +844,7 @@ function unchangedByApply(existing: Json, merged: Json, manager: string): boolea
 function usage(message: string): never {
   process.stderr.write(
     `kube-standin: ${message}\n` +
-      'usage: tools/node24 test/harness/kube-standin.ts --listen IP:PORT --dir DIR [--nodes-dir DIR]\n' +
+      'usage: tools/node24 test/harness/kube-standin.ts --listen IP:PORT --dir DIR [--nodes-dir DIR] [--vip-holder FILE]\n' +
       '         [--ready-after-reads N|never] [--crd-established-after-reads N|never] [--workload-ready-after-reads N|never]\n',
   )
   process.exit(2)
@@ -797,6 +867,8 @@ async function main(argv: string[]): Promise<void> {
   }
   const nodesDir = args.get('nodes-dir')
   if (nodesDir) options.nodesDir = nodesDir
+  const vipHolder = args.get('vip-holder')
+  if (vipHolder) options.vipHolder = vipHolder
   const count = (name: string): number | undefined => {
     const v = args.get(name)
     if (v === undefined) return undefined
@@ -818,6 +890,7 @@ async function main(argv: string[]): Promise<void> {
         'listen',
         'dir',
         'nodes-dir',
+        'vip-holder',
         'ready-after-reads',
         'crd-established-after-reads',
         'workload-ready-after-reads',
