@@ -23,6 +23,7 @@ import { type KubeStandin, startKubeStandin } from '../test/harness/kube-standin
 import { ArgocdPinError } from './argocd/manifest.ts'
 import { type BootstrapEvent, type BootstrapOptions, bootstrap, FIELD_MANAGER } from './bootstrap.ts'
 import { generateApplications } from './root/applications.ts'
+import { GENERATED_SECRETS } from './secrets/registry.ts'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const FIXTURE = fileURLToPath(new URL('argocd/fixtures/standin-install.yaml', import.meta.url))
@@ -334,12 +335,27 @@ test('bootstrap() (stand-in Kubernetes API, stand-in ArgoCD manifest) applies na
 test('bootstrap() (stand-in Kubernetes API, stand-in ArgoCD manifest) run again changes nothing: no resourceVersion moves, the cached manifest is reused', async () => {
   await withLab(async (lab) => {
     const file = await pinned(lab)
-    const first = await bootstrap(options(lab, file))
+    const firstEvents: BootstrapEvent[] = []
+    const first = await bootstrap(options(lab, file, firstEvents))
     assert.equal(first.root, 'created')
+    const secrets = (events: BootstrapEvent[]) =>
+      events.flatMap((e) =>
+        e.type === 'bootstrap.object' && e.step === 'secrets' ? [`${e.namespace}/${e.name} ${e.result}`] : [],
+      )
+    const places = GENERATED_SECRETS.flatMap((s) => s.places.map((p) => `${p.namespace}/${p.name}`))
+    assert.deepEqual(
+      secrets(firstEvents),
+      places.map((p) => `${p} created`),
+    )
     const before = versions(lab.standin)
     const hits = manifestHits
-    const result = await bootstrap(options(lab, file))
+    const events: BootstrapEvent[] = []
+    const result = await bootstrap(options(lab, file, events))
     assert.deepEqual(versions(lab.standin), before)
+    assert.deepEqual(
+      secrets(events),
+      places.map((p) => `${p} unchanged`),
+    )
     assert.equal(manifestHits, hits)
     assert.deepEqual(
       result.objects.filter((o) => o.result !== 'unchanged'),

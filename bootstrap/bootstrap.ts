@@ -10,7 +10,8 @@
  *      every one is Established
  *   4. everything else, namespaced objects into argocd; then wait until the Deployments are
  *      Available and the StatefulSets ready
- *   5. the root Application, following the in-cluster Gitea once it serves the repo, else the seed
+ *   5. the generated secrets (secrets/registry.ts), each created only when absent (docs/secrets.md)
+ *   6. the root Application, following the in-cluster Gitea once it serves the repo, else the seed
  *
  * Every apply reports created, changed or unchanged (same resourceVersion before and after):
  * a second run changes nothing, and recreates a deleted root app.
@@ -25,6 +26,7 @@ import { INSTALL_DIR, renderInstall } from './argocd/kustomize.ts'
 import { ensureArgocdManifest, readUpstream, UPSTREAM_FILE } from './argocd/manifest.ts'
 import { BOOTSTRAP_DEFAULTS } from './defaults.ts'
 import { generateApplications } from './root/applications.ts'
+import { ensureSecrets } from './secrets/secrets.ts'
 import { type ClusterSettings, clusterSettings, giteaRepoURL } from './settings.ts'
 import { waitAll as _waitAll, type Pending, PollTimeoutError, waitError } from './wait.ts'
 
@@ -44,6 +46,7 @@ export type BootstrapStep =
   | 'established'
   | 'install'
   | 'available'
+  | 'secrets'
   | 'source'
   | 'root'
 
@@ -153,6 +156,7 @@ export async function bootstrap(options: BootstrapOptions): Promise<BootstrapRes
   const rest = objects.filter((o) => !isCrd(o))
   await _applyRest(run, rest)
   await _waitWorkloads(run, workloadsOf(rest))
+  await _ensureSecrets(run)
   const { root, source, repoURL, settings } = await _applyRoot(run)
   const n = (r: ApplyResult) => run.results.filter((x) => x.result === r).length
   run.emit({
@@ -322,7 +326,27 @@ async function _waitWorkloads(run: Run, workloads: readonly KubeObject[]): Promi
   run.step('available', 'done', `${workloads.length} workloads ready`)
 }
 
-/** 5. the root app: Gitea once it serves the repo, else the seed. */
+/** 5. the generated secrets: created when absent, never changed (no value in any event). */
+async function _ensureSecrets(run: Run): Promise<void> {
+  run.step('secrets', 'running', 'generated secrets, created only when absent')
+  const events = await ensureSecrets(run.api, {
+    events: (e) => {
+      if (e.type === 'secret' && e.result !== 'rotated')
+        run.emit({
+          type: 'bootstrap.object',
+          step: 'secrets',
+          kind: 'Secret',
+          name: e.name,
+          namespace: e.namespace,
+          result: e.result,
+        })
+    },
+  })
+  const created = events.filter((e) => e.type === 'secret' && e.result === 'created').length
+  run.step('secrets', 'done', `${created} created, ${events.length - created} unchanged`)
+}
+
+/** 6. the root app: Gitea once it serves the repo, else the seed. */
 async function _applyRoot(run: Run) {
   const { options } = run
   run.step('source', 'running', 'does the in-cluster Gitea serve the repo?')
