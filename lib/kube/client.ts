@@ -17,6 +17,8 @@ export interface RequestOptions {
   contentType?: string
   query?: Record<string, string>
   timeoutMs?: number
+  /** More headers (e.g. one a service behind the API server's service proxy reads); never the ones the client sets. */
+  headers?: Record<string, string>
 }
 
 export interface KubeStatus {
@@ -138,8 +140,9 @@ export function requestHeaders(
   token: string | undefined,
   contentType: string | undefined,
   payload: Buffer | undefined,
+  extra: Record<string, string> = {},
 ): Record<string, string> {
-  const headers: Record<string, string> = { accept: 'application/json' }
+  const headers: Record<string, string> = { ...extra, accept: 'application/json' }
   if (contentType) headers['content-type'] = contentType
   if (payload) headers['content-length'] = String(payload.length)
   if (token) headers.authorization = `Bearer ${token}`
@@ -194,7 +197,7 @@ function _requester(config: KubeConfig, defaultTimeout: number): Request {
           port: base.port || (secure ? 443 : 80),
           method,
           path: `${basePath}${path}${qs}`,
-          headers: requestHeaders(config.token, contentType, payload),
+          headers: requestHeaders(config.token, contentType, payload, opts.headers),
           agent,
         },
         (res) => {

@@ -21,6 +21,13 @@ test('requestHeaders(): accept JSON always; content type, length and bearer toke
   })
 })
 
+test('requestHeaders(): adds extra headers, which never replace the ones the client sets', () => {
+  assert.deepEqual(
+    requestHeaders('t0k', undefined, undefined, { 'x-vault-token': 'v', authorization: 'Bearer other' }),
+    { 'x-vault-token': 'v', accept: 'application/json', authorization: 'Bearer t0k' },
+  )
+})
+
 test('responseBody(): JSON parsed when the type says so, text otherwise or when it does not parse, undefined when empty', () => {
   assert.deepEqual(
     [
