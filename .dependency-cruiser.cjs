@@ -4,8 +4,8 @@
  *   tools/node24 node_modules/dependency-cruiser/bin/dependency-cruiser.mjs \
  *     -c .dependency-cruiser.cjs lib core metal lab bootstrap flow cli tools bench test
  *
- * Layers, bottom up: lib/ (generic libraries) < core/ (config, events) < metal/ and bootstrap/ (side
- * by side, neither imports the other) < lab/ (runs metal) < flow/ < cli/. A layer imports only the
+ * Layers, bottom up: lib/ (generic libraries) < core/ (config, events) < metal/, bootstrap/ and external/
+ * (side by side, none imports another) < lab/ (runs metal) < flow/ < cli/. A layer imports only the
  * layers below it. tools/ and bench/ are for development, test/ holds cross-layer tests and their
  * stand-ins: product code imports none of them. Test code (test/, *.test.ts, fixtures/) may import
  * tools/ and test/, and keeps to its layer otherwise.
@@ -44,7 +44,7 @@ module.exports = {
       comment:
         "A library's index.ts is its public surface: code outside lib/X imports lib/X/index.ts, not the files " +
         'behind it (tests may reach inside).',
-      from: { path: '^(lib/[^/]+/|core/|metal/|lab/|bootstrap/|flow/|cli/)', pathNot: TEST_CODE },
+      from: { path: '^(lib/[^/]+/|core/|metal/|lab/|bootstrap/|external/|flow/|cli/)', pathNot: TEST_CODE },
       to: { path: '^lib/[^/]+/', pathNot: ['^lib/[^/]+/index\\.ts$', '^$1'] },
     },
     {
@@ -79,6 +79,22 @@ module.exports = {
       to: { path: '^(metal|lab|flow|cli)/' },
     },
     {
+      name: 'external-imports-no-upper-layer',
+      severity: 'error',
+      comment:
+        'external/ (Cloudflare, through its API and the Kubernetes API) sits beside metal/ and bootstrap/: ' +
+        'it imports no metal/, bootstrap/, lab/, flow/ or cli/, and they import no external/.',
+      from: { path: '^external/' },
+      to: { path: '^(metal|bootstrap|lab|flow|cli)/' },
+    },
+    {
+      name: 'no-layer-beside-imports-external',
+      severity: 'error',
+      comment: 'metal/, bootstrap/ and lab/ import no external/ (only flow/ and cli/ do).',
+      from: { path: '^(metal|bootstrap|lab|lib|core)/' },
+      to: { path: '^external/' },
+    },
+    {
       name: 'lab-imports-no-upper-layer',
       severity: 'error',
       comment: 'lab/ (the QEMU lab) runs the product; it imports no bootstrap/, flow/ or cli/.',
@@ -97,7 +113,7 @@ module.exports = {
       severity: 'error',
       comment:
         'Product code ships without tools/ and bench/: it imports nothing from them (tests may import tools/).',
-      from: { path: '^(lib|core|metal|lab|bootstrap|flow|cli)/', pathNot: TEST_CODE },
+      from: { path: '^(lib|core|metal|lab|bootstrap|external|flow|cli)/', pathNot: TEST_CODE },
       to: { path: '^(tools|bench)/' },
     },
     {
