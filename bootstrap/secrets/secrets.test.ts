@@ -145,10 +145,10 @@ test('rotateSecret() changes exactly one entry, in all its places, and restarts 
     assert.equal(decode(grafana, 'client-secret'), newSecret)
     const annotation = async (ns: string, name: string) =>
       (
-        (await api.get<KubeObject>(`/apis/apps/v1/namespaces/${ns}/deployments/${name}`)) as {
-          spec: { template: { metadata: { annotations?: Record<string, string> } } }
-        }
-      ).spec.template.metadata.annotations?.[ROTATED_ANNOTATION]
+        await api.get<{ spec: { template: { metadata: { annotations?: Record<string, string> } } } }>(
+          `/apis/apps/v1/namespaces/${ns}/deployments/${name}`,
+        )
+      )?.spec.template.metadata.annotations?.[ROTATED_ANNOTATION]
     assert.equal(await annotation('dex', 'dex'), 'oidc-grafana 2026-12-02T10:00:00.000Z')
     assert.equal(await annotation('monitoring', 'grafana'), 'oidc-grafana 2026-12-02T10:00:00.000Z')
     assert.equal(
