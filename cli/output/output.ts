@@ -10,10 +10,12 @@ import type { BootstrapEvent } from '../../bootstrap/bootstrap.ts'
 import type { HomelabEvent } from '../../core/log/events.ts'
 import { createReporter } from '../../core/log/reporter.ts'
 import { jsonLine, sanitizeEvent, terminalText } from '../../core/log/sanitize.ts'
+import type { ExternalEvent } from '../../external/index.ts'
 import { createLiveLines, type LiveLines, type LiveState } from '../live.ts'
 import { BOOTSTRAP, CLUSTER_VIEW, type ClusterViewEvent } from './bootstrap.ts'
 import { CLUSTER, type ClusterOutputEvent } from './cluster.ts'
 import { DISCOVER, type DiscoverOutputEvent } from './discover.ts'
+import { EXTERNAL } from './external.ts'
 import { LAB, type LabEvent } from './lab.ts'
 import { METAL, type MetalEvent } from './metal.ts'
 import type { Renderers, Shown } from './shown.ts'
@@ -27,6 +29,7 @@ export type CliEvent =
   | ClusterViewEvent
   | LabEvent
   | DiscoverOutputEvent
+  | ExternalEvent
 
 const RENDERERS: Renderers<Exclude<CliEvent, HomelabEvent>> = {
   ...METAL,
@@ -35,6 +38,7 @@ const RENDERERS: Renderers<Exclude<CliEvent, HomelabEvent>> = {
   ...CLUSTER_VIEW,
   ...LAB,
   ...DISCOVER,
+  ...EXTERNAL,
 }
 
 /** What `event` looks like for people; undefined for the kinds core/log/reporter.ts renders. */
