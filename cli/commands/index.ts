@@ -300,6 +300,26 @@ export const COMMANDS: readonly CommandSpec[] = [
     load: async () => (await import('./bootstrap.ts')).bootstrap,
   },
   {
+    name: 'external',
+    summary:
+      'the Cloudflare tunnel, its DNS record and scoped API tokens, from one API token (external: set)',
+    description:
+      'With external.cloudflare in homelab.yaml, converges through the Cloudflare API from one API token\n' +
+      '(HOMELAB_CLOUDFLARE_API_TOKEN, else the copy in .state/cloudflare-api-token (0600), else asked on a\n' +
+      'terminal; kept there and as the Secret kube-system/homelab-cloudflare-api-token, never printed):\n' +
+      'a tunnel named homelab-<domain> routing *.<domain> to the shared Gateway, its token in the Secret\n' +
+      'cloudflared/cloudflared-tunnel, the proxied CNAME *.<domain> to it, and tokens limited to DNS on the\n' +
+      'zone for external-dns and cert-manager (Secrets cloudflare-api-token in their namespaces), rotated\n' +
+      'before they expire. Touches only what carries the homelab name; deletes nothing. Re-running changes\n' +
+      'nothing. See docs/external.md.',
+    options: { plan: { type: 'boolean' }, state: { type: 'string' } },
+    optionHelp: [
+      '      --plan             [boolean] print what would change, change nothing (works before the cluster exists)',
+      '      --state DIR        [string] where state is kept, the kubeconfig included (default: .state beside the config)',
+    ],
+    load: async () => (await import('./external.ts')).external,
+  },
+  {
     name: 'status',
     summary: "nodes, ArgoCD Applications (sync, health) and the routes' URLs",
     description:
