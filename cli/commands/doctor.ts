@@ -1,5 +1,6 @@
 import { doctor } from '../../metal/provision/doctor.ts'
 import type { CommandRun } from '../command.ts'
+import { externalDoctorChecks } from './external.ts'
 import { isoStatus } from './iso-status.ts'
 import { loadAndReport } from './load-config.ts'
 
@@ -7,10 +8,13 @@ import { loadAndReport } from './load-config.ts'
 export const doctorCommand: CommandRun = async (context) => {
   const loaded = await loadAndReport(context)
   if (loaded === undefined) return false
-  return doctor({
+  const metal = await doctor({
     config: loaded.config,
     derived: loaded.derived,
     emit: context.output.emit,
     isoStatus: isoStatus(loaded.config, context.repoRoot),
   })
+  // with external.cloudflare: the token, its scoped tokens, the tunnel and the DNS record
+  const external = await externalDoctorChecks(context)
+  return metal && external
 }
