@@ -23,6 +23,7 @@ import {
 import type { ExternalAction, ExternalObject, ExternalSink } from './events.ts'
 import { readSecretKey, writeSecretKey } from './kube-secrets.ts'
 import {
+  ADMIN_TOKEN_SECRET,
   type ScopedTokenRole,
   type SecretRef,
   TOKEN_LIFETIME_DAYS,
@@ -54,6 +55,8 @@ export interface ConvergeOptions {
   readonly now?: () => Date
   /** The new tunnel's secret (32 random bytes, base64). */
   readonly tunnelSecret?: () => string
+  /** The user's token, kept in the Secret ADMIN_TOKEN_SECRET too (when given). */
+  readonly keepToken?: string
 }
 
 interface Run {
@@ -114,6 +117,9 @@ export async function convergeExternal(o: ConvergeOptions): Promise<number> {
       return o.plan ? undefined : change()
     },
   }
+  const keep = o.keepToken
+  if (keep !== undefined)
+    await convergeSecret(run, ADMIN_TOKEN_SECRET, keep, async (stored) => stored === keep)
   const tunnel = await convergeTunnel(run)
   await convergeRecord(run, zone.id, tunnel?.id)
   const groups = await o.api.permissionGroups()

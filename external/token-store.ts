@@ -1,13 +1,10 @@
 /**
  * The Cloudflare API token the user gives once: from the environment (TOKEN_ENV), else the copy in
  * `.state/cloudflare-api-token` (0600, git-ignored), else asked. Kept there and, once a cluster
- * runs, in the Secret ADMIN_TOKEN_SECRET. Never printed, never in an event.
+ * runs, in the Secret ADMIN_TOKEN_SECRET (convergeExternal keepToken). Never printed, never in an event.
  */
 import { chmod, mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import type { KubeClient } from '../lib/kube/index.ts'
-import { readSecretKey, writeSecretKey } from './kube-secrets.ts'
-import { ADMIN_TOKEN_SECRET } from './names.ts'
 
 export const TOKEN_ENV = 'HOMELAB_CLOUDFLARE_API_TOKEN'
 export const TOKEN_FILE = 'cloudflare-api-token'
@@ -51,6 +48,8 @@ export interface ResolveTokenOptions {
   readonly env: Readonly<Record<string, string | undefined>>
   /** Asks the user (hidden input); undefined when there is no terminal. */
   readonly ask?: () => Promise<string>
+  /** Checks a new token with Cloudflare before it is stored (rejects when refused). */
+  readonly verify?: (token: string) => Promise<void>
 }
 
 /** The token to use: the environment's, the stored one, or the answer; stored when new. */
@@ -66,13 +65,9 @@ export async function resolveToken(o: ResolveTokenOptions): Promise<string> {
       `Cannot converge the external layer: no Cloudflare API token: set ${TOKEN_ENV} (once; it is then kept in ${join(o.stateDir, TOKEN_FILE)}), or run on a terminal to be asked`,
     )
   }
-  if (token !== stored) await storeToken(o.stateDir, token)
+  if (token !== stored) {
+    await o.verify?.(token)
+    await storeToken(o.stateDir, token)
+  }
   return token
-}
-
-/** Keeps the token in the cluster too; true when the Secret was written. */
-export async function keepTokenInCluster(kube: KubeClient, token: string): Promise<boolean> {
-  if ((await readSecretKey(kube, ADMIN_TOKEN_SECRET)) === token) return false
-  await writeSecretKey(kube, ADMIN_TOKEN_SECRET, token)
-  return true
 }
