@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -20,10 +20,14 @@ import { type LoadedConfig, loadConfig } from '../core/config/load.ts'
 import { createKubeClient, type KubeClient, type KubeObject } from '../lib/kube/client.ts'
 import { loadKubeconfig, rewriteKubeconfigServer } from '../lib/kube/kubeconfig.ts'
 import { type KubeStandin, startKubeStandin } from '../test/harness/kube-standin.ts'
+import { startVaultStandin } from '../test/harness/vault-standin.ts'
 import { ArgocdPinError } from './argocd/manifest.ts'
 import { type BootstrapEvent, type BootstrapOptions, bootstrap, FIELD_MANAGER } from './bootstrap.ts'
 import { generateApplications } from './root/applications.ts'
 import { GENERATED_SECRETS } from './secrets/registry.ts'
+import { readSecret } from './secrets/secrets.ts'
+import { httpTransport, type VaultTransport } from './vault/api.ts'
+import { keysFile } from './vault/unseal.ts'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const FIXTURE = fileURLToPath(new URL('argocd/fixtures/standin-install.yaml', import.meta.url))
@@ -496,5 +500,37 @@ test("homelab status on the stand-in Kubernetes API prints nodes, Applications w
     )
     const nodeReads = standin.requests().filter((r) => r.method === 'GET' && r.path === '/api/v1/nodes')
     assert.equal(nodeReads.length, 3, 'each run read the nodes')
+  })
+})
+
+test('bootstrap() with vault (stand-in Kubernetes API, stand-in Vault HTTP API) waits until Vault answers, initialises and unseals it, configures its Dex login; keys only in the 0600 file', async () => {
+  await withLab(async (lab) => {
+    const vault = await startVaultStandin()
+    const stateDir = join(lab.dir, 'state')
+    try {
+      const direct = httpTransport(vault.url)
+      let refusals = 2 // Vault not running yet: the service proxy answers 503 until it has been asked twice
+      const transport: VaultTransport = async (method, path, opts) =>
+        refusals-- > 0
+          ? { status: 503, body: 'no endpoints available for service "vault"' }
+          : direct(method, path, opts)
+      const events: BootstrapEvent[] = []
+      await bootstrap({ ...options(lab, await pinned(lab), events), vault: { stateDir, transport } })
+      assert.ok(events.some((e) => e.type === 'bootstrap.waiting' && e.step === 'vault'))
+      assert.deepEqual(vault.state(), { initialized: true, sealed: false, progress: 0 })
+      const config = vault.written.get('auth/oidc/config') as Record<string, string>
+      assert.equal(config.oidc_client_secret, await readSecret(lab.api, 'oidc-vault'))
+      assert.equal(config.oidc_discovery_url, 'https://dex.lab.home.arpa')
+      assert.equal((await stat(keysFile(stateDir))).mode & 0o777, 0o600)
+      const keys = JSON.parse(await readFile(keysFile(stateDir), 'utf8')) as {
+        keys_base64: string[]
+        root_token: string
+      }
+      const text = JSON.stringify(events)
+      for (const secret of [...keys.keys_base64, keys.root_token, config.oidc_client_secret as string])
+        assert.ok(!text.includes(secret), 'no key, token or client secret in any event')
+    } finally {
+      await vault.close()
+    }
   })
 })

@@ -12,6 +12,8 @@
  *      Available and the StatefulSets ready
  *   5. the generated secrets (secrets/registry.ts), each created only when absent (docs/secrets.md)
  *   6. the root Application, following the in-cluster Gitea once it serves the repo, else the seed
+ *   7. with `vault` set: once ArgoCD runs Vault, Vault initialised, unsealed and its Dex login
+ *      configured (vault/, docs/secrets.md)
  *
  * Every apply reports created, changed or unchanged (same resourceVersion before and after):
  * a second run changes nothing, and recreates a deleted root app.
@@ -28,6 +30,9 @@ import { BOOTSTRAP_DEFAULTS } from './defaults.ts'
 import { generateApplications } from './root/applications.ts'
 import { ensureSecrets } from './secrets/secrets.ts'
 import { type ClusterSettings, clusterSettings, giteaRepoURL } from './settings.ts'
+import type { VaultTransport } from './vault/api.ts'
+import { serviceProxyTransport } from './vault/api.ts'
+import { bootstrapVault, vaultAnswers } from './vault/bootstrap-vault.ts'
 import { waitAll as _waitAll, type Pending, PollTimeoutError, waitError } from './wait.ts'
 
 /** The manager ArgoCD's own server-side apply uses: ArgoCD adopts what bootstrap applied. */
@@ -49,6 +54,7 @@ export type BootstrapStep =
   | 'secrets'
   | 'source'
   | 'root'
+  | 'vault'
 
 export type ApplyResult = 'created' | 'changed' | 'unchanged'
 
@@ -103,6 +109,11 @@ export interface BootstrapOptions {
   readonly pollMs?: number
   readonly fetch?: typeof fetch
   readonly signal?: AbortSignal
+  /**
+   * Initialise, unseal and configure Vault once ArgoCD runs it, keeping its keys in
+   * `<stateDir>/vault/init.json` (0600). @default skipped (the step needs the state folder)
+   */
+  readonly vault?: { readonly stateDir: string; readonly transport?: VaultTransport }
 }
 
 export interface BootstrapResult {
@@ -158,6 +169,7 @@ export async function bootstrap(options: BootstrapOptions): Promise<BootstrapRes
   await _waitWorkloads(run, workloadsOf(rest))
   await _ensureSecrets(run)
   const { root, source, repoURL, settings } = await _applyRoot(run)
+  if (options.vault !== undefined) await _vault(run, options.vault, settings)
   const n = (r: ApplyResult) => run.results.filter((x) => x.result === r).length
   run.emit({
     type: 'bootstrap.summary',
@@ -344,6 +356,37 @@ async function _ensureSecrets(run: Run): Promise<void> {
   })
   const created = events.filter((e) => e.type === 'secret' && e.result === 'created').length
   run.step('secrets', 'done', `${created} created, ${events.length - created} unchanged`)
+}
+
+/** 7. Vault, once ArgoCD runs it: initialised, unsealed, its Dex login configured. */
+async function _vault(
+  run: Run,
+  vault: NonNullable<BootstrapOptions['vault']>,
+  settings: ClusterSettings,
+): Promise<void> {
+  const { options } = run
+  const transport = vault.transport ?? serviceProxyTransport(run.api)
+  const timeoutMs = options.timeoutMs ?? BOOTSTRAP_DEFAULTS.timeoutMs
+  run.step('vault', 'running', 'waiting for Vault to answer (ArgoCD deploys it)')
+  await _waitAll(['vault'], () => vaultAnswers(transport), {
+    timeoutMs,
+    pollMs: options.pollMs ?? BOOTSTRAP_DEFAULTS.pollMs,
+    signal: options.signal,
+    onPending: (pending) => run.emit({ type: 'bootstrap.waiting', step: 'vault', pending }),
+  }).catch((error: unknown) => {
+    if (!(error instanceof PollTimeoutError)) throw error
+    throw new Error(
+      `Cannot initialise Vault: after ${Math.round(timeoutMs / 1000)} s, Vault does not answer at vault/vault:8200 (${(error.lastSeen as Pending[]).map((p) => p.lastSeen).join(', ')}): check the Application vault (homelab status), then run \`homelab bootstrap\` again`,
+    )
+  })
+  await bootstrapVault({
+    api: run.api,
+    stateDir: vault.stateDir,
+    settings,
+    transport,
+    events: (e) => run.step('vault', 'running', e.detail),
+  })
+  run.step('vault', 'done', 'initialised, unsealed, login through Dex configured')
 }
 
 /** 6. the root app: Gitea once it serves the repo, else the seed. */

@@ -13,7 +13,7 @@ import type { InitAnswer, SealStatus, VaultClient } from './api.ts'
 export const VAULT_SHARES = 5
 export const VAULT_THRESHOLD = 3
 
-export type VaultStep = 'status' | 'init' | 'unseal'
+export type VaultStep = 'status' | 'init' | 'unseal' | 'oidc'
 export interface VaultEvent {
   readonly type: 'vault'
   readonly step: VaultStep
