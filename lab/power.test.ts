@@ -32,7 +32,7 @@ test('parseMagicPacket() reads the MAC of a magic packet and nothing else', () =
   for (const c of cases) assert.equal(parseMagicPacket(c.packet), c.mac, c.name)
 })
 
-test('powerSpec() gives each machine a tap and its firmware; uefi-http machines boot as UEFI', () => {
+test('powerSpec() gives each machine a tap and its firmware', () => {
   const machine = { role: 'server', disk: 'vda', nic: 'eth0' } as const
   const spec = powerSpec(
     [
@@ -46,7 +46,7 @@ test('powerSpec() gives each machine a tap and its firmware; uefi-http machines 
     machines: [
       { name: 'a', mac: '52:54:00:aa:00:01', firmware: 'uefi', tap: 'tap0' },
       { name: 'b', mac: '52:54:00:aa:00:02', firmware: 'bios', tap: 'tap1' },
-      { name: 'c', mac: '52:54:00:aa:00:03', firmware: 'uefi', tap: 'tap2' },
+      { name: 'c', mac: '52:54:00:aa:00:03', firmware: 'uefi-http', tap: 'tap2' },
     ],
     accel: 'tcg',
     memoryMb: 1024,
@@ -101,4 +101,23 @@ test('qemuArgs() keeps -no-reboot and the NIC bootindex for a diskless VM (the t
   )
   assert.ok(args.includes('-no-reboot'))
   assert.match(after(args, '-device')[0] ?? '', /,bootindex=1$/)
+})
+
+test("labVmOptions() HTTP-boots uefi-http machines: OVMF's own network stack without its PXEv4 entries", () => {
+  const args = qemuArgs(
+    labVmOptions(
+      { name: 'c', mac: '52:54:00:aa:00:03', firmware: 'uefi-http', tap: 'tap2' },
+      { accel: 'tcg', memoryMb: 1024 },
+      '/s/vms/c/disk.img',
+    ),
+    { tap: 'tap2', consolePath: '/s/vms/c/console.log', varsPath: '/s/vms/c/OVMF_VARS.fd' },
+  )
+  assert.deepEqual(after(args, '-fw_cfg'), [
+    'name=opt/org.tianocore/IPv4PXESupport,string=n',
+    'name=opt/org.tianocore/IPv6Support,string=n',
+  ])
+  assert.deepEqual(after(args, '-device'), ['virtio-net-pci,netdev=n0,mac=52:54:00:aa:00:03,romfile='])
+  assert.ok(
+    after(args, '-drive').includes(`if=pflash,format=raw,unit=0,readonly=on,file=${QEMU_FILES.ovmfCode}`),
+  )
 })

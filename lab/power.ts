@@ -16,14 +16,21 @@ import { copyFile, mkdir, open, rename, stat, truncate, writeFile } from 'node:f
 import type { Machine } from '../core/config/schema.ts'
 import { poll } from '../lib/poll/index.ts'
 import { isRunning, run } from './_process.ts'
-import { DEFAULT_ACCEL, ovmfVarsTemplate, qemuArgs, type VmOptions } from './qemu-args.ts'
+import {
+  DEFAULT_ACCEL,
+  OVMF_HTTP_BOOT_ARGS,
+  ovmfVarsTemplate,
+  qemuArgs,
+  type VmOptions,
+} from './qemu-args.ts'
 import { BRIDGE, type LabPaths, readJson, type VmRecord, vmPaths, writeJson } from './state.ts'
 
 /** A machine the daemon may power on. */
 export interface PowerMachine {
   readonly name: string
   readonly mac: string
-  readonly firmware: 'uefi' | 'bios'
+  /** `uefi-http`: UEFI that netboots by HTTP boot (OVMF's own, no PXE entry, no iPXE ROM). */
+  readonly firmware: 'uefi' | 'uefi-http' | 'bios'
   /** Its tap device on br0 in the switch namespace. */
   readonly tap: string
 }
@@ -39,13 +46,13 @@ export const LAB_MEMORY_MB = 1024
 /** Each lab machine's disk (a sparse file): room for the test OS's ESP. */
 export const LAB_DISK_MB = 256
 
-/** The daemon's view of the machines in the config (`uefi-http` machines boot as UEFI with iPXE). */
+/** The daemon's view of the machines in the config. */
 export function powerSpec(machines: readonly Machine[], accel = DEFAULT_ACCEL): PowerSpec {
   return {
     machines: machines.map((m, i) => ({
       name: m.name,
       mac: m.mac.toLowerCase().replaceAll('-', ':'),
-      firmware: m.firmware === 'bios' ? 'bios' : 'uefi',
+      firmware: m.firmware === 'bios' || m.firmware === 'uefi-http' ? m.firmware : 'uefi',
       tap: `tap${i}`,
     })),
     accel,
@@ -68,22 +75,25 @@ export function parseMagicPacket(packet: Uint8Array): string | undefined {
 
 /**
  * The QEMU options of a lab machine: its disk, and a guest reboot restarts it (same disk and
- * vars). SeaBIOS needs QEMU's default ROM (see qemu-args.ts).
+ * vars). SeaBIOS needs QEMU's default ROM (see qemu-args.ts); `uefi-http` machines use OVMF's own
+ * network stack with its PXE entries left out, so they HTTP-boot (UEFI arch 16).
  */
 export function labVmOptions(
   machine: PowerMachine,
   spec: Pick<PowerSpec, 'accel' | 'memoryMb'>,
   disk: string,
 ): VmOptions {
+  const http = machine.firmware === 'uefi-http'
   return {
     mac: machine.mac,
-    firmware: machine.firmware,
+    firmware: http ? 'uefi' : machine.firmware,
     memoryMb: spec.memoryMb,
     boot: { kind: 'network' },
-    rom: machine.firmware === 'bios' ? 'default' : 'ipxe',
+    rom: machine.firmware === 'bios' ? 'default' : http ? 'none' : 'ipxe',
     accel: spec.accel,
     disk,
     reboot: 'reset',
+    ...(http ? { extraArgs: OVMF_HTTP_BOOT_ARGS } : {}),
   }
 }
 
@@ -158,7 +168,7 @@ export class PowerSwitch {
     const files = vmPaths(this.paths, machine.name)
     await mkdir(files.dir, { recursive: true, mode: 0o700 })
     await ensureTap(machine.tap)
-    const template = ovmfVarsTemplate(machine.firmware)
+    const template = ovmfVarsTemplate(machine.firmware === 'bios' ? 'bios' : 'uefi')
     if (template !== undefined && !(await exists(files.vars))) await copyFile(template, files.vars)
     if (!(await exists(files.disk))) {
       await writeFile(files.disk, '', { mode: 0o600 })

@@ -69,6 +69,19 @@ export const QEMU_FILES = {
 /** The accelerator used unless a VM asks for one. */
 export const DEFAULT_ACCEL: 'tcg' | 'kvm' = process.env.HOMELAB_QEMU_ACCEL === 'kvm' ? 'kvm' : 'tcg'
 
+/**
+ * OVMF's fw_cfg knobs that leave out its PXEv4 boot options and IPv6 networking: UEFI HTTP boot
+ * over IPv4 becomes the first network entry, so the machine asks DHCP as an HTTP boot client
+ * (arch 16, "HTTPClient"), without first waiting out PXE over IPv6. Debian's OVMF (2022.11) reads
+ * them; seen in QEMU: "Start HTTP Boot over IPv4".
+ */
+export const OVMF_HTTP_BOOT_ARGS: readonly string[] = [
+  '-fw_cfg',
+  'name=opt/org.tianocore/IPv4PXESupport,string=n',
+  '-fw_cfg',
+  'name=opt/org.tianocore/IPv6Support,string=n',
+]
+
 /** The OVMF vars file to copy (writable) for a firmware, or undefined for SeaBIOS. */
 export function ovmfVarsTemplate(firmware: Firmware): string | undefined {
   if (firmware === 'bios') return undefined

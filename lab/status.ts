@@ -21,7 +21,7 @@ import {
 export interface LabMachineStatus {
   readonly name: string
   readonly mac: string
-  readonly firmware: 'uefi' | 'bios'
+  readonly firmware: 'uefi' | 'uefi-http' | 'bios'
   readonly state: 'on' | 'off'
   readonly pid: number | null
   readonly console: string

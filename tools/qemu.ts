@@ -21,7 +21,7 @@ import { ovmfVarsTemplate, qemuArgs, type VmOptions } from '../lab/qemu-args.ts'
 import { type NsProcess, sh, type TestNet } from './netns.ts'
 
 export type { Firmware, VmBoot, VmOptions } from '../lab/qemu-args.ts'
-export { DEFAULT_ACCEL, QEMU_FILES, qemuArgs } from '../lab/qemu-args.ts'
+export { DEFAULT_ACCEL, OVMF_HTTP_BOOT_ARGS, QEMU_FILES, qemuArgs } from '../lab/qemu-args.ts'
 
 /** Lines of console shown when a wait fails. */
 const TAIL_LINES = 30
