@@ -1,12 +1,13 @@
 /**
  * The flow, defined once: metal (netboot and install), then cluster (k3s over SSH), then bootstrap
  * (ArgoCD and the root app). `homelab up` (and so `make`) runs these steps in this order;
- * `homelab plan` describes the same steps from the same list. `external` comes later.
+ * `homelab plan` describes the same steps from the same list. Then external (the Cloudflare tunnel,
+ * DNS record and scoped tokens), which does nothing without `external.cloudflare` in homelab.yaml.
  */
 import type { EventSink } from '../core/log/events.ts'
-import { type PlanContext, planBootstrap, planK3s, planMetal } from './steps.ts'
+import { type PlanContext, planBootstrap, planExternal, planK3s, planMetal } from './steps.ts'
 
-export const STEP_NAMES = ['metal', 'cluster', 'bootstrap'] as const
+export const STEP_NAMES = ['metal', 'cluster', 'bootstrap', 'external'] as const
 export type StepName = (typeof STEP_NAMES)[number]
 
 export interface FlowStep {
@@ -36,6 +37,13 @@ export const FLOW: readonly FlowStep[] = [
     command: 'homelab bootstrap',
     summary: 'ArgoCD and the root app, which deploys every layer from git',
     plan: planBootstrap,
+  },
+  {
+    name: 'external',
+    command: 'homelab external',
+    summary:
+      'with external.cloudflare: the Cloudflare tunnel, its DNS record and scoped tokens (else nothing)',
+    plan: planExternal,
   },
 ]
 

@@ -6,6 +6,7 @@ import { discoverApps } from '../bootstrap/root/discover.ts'
 import { bootMethodOf } from '../core/config/boot-methods.ts'
 import type { LoadedConfig } from '../core/config/load.ts'
 import type { EventSink } from '../core/log/events.ts'
+import { tunnelName } from '../external/index.ts'
 import { formatRange } from '../lib/ipv4/index.ts'
 import { FRESH_NODE, planCluster } from '../metal/cluster/plan.ts'
 
@@ -80,4 +81,28 @@ export async function planBootstrap({ loaded, repoRoot, emit }: PlanContext): Pr
   for (const app of await discoverApps(repoRoot)) {
     emit({ type: 'plan.app', layer: app.layer, name: app.name, namespace: app.namespace, source: app.source })
   }
+}
+
+/** external: the Cloudflare side, only with `external.cloudflare` (docs/external.md). */
+export function planExternal({ loaded, emit }: PlanContext): void {
+  const { config } = loaded
+  const step = stepOf('external', emit)
+  const cloudflare = config.external?.cloudflare
+  if (cloudflare === undefined) {
+    step('none', 'external.cloudflare is not set: nothing to do; the Gateway uses the self-signed issuer')
+    return
+  }
+  const domain = config.gitops.domain
+  const letsencrypt = config.external?.letsencrypt
+  step(
+    'cloudflare',
+    `homelab external in zone ${cloudflare.zone}: tunnel ${tunnelName(domain)} routing *.${domain} to the shared Gateway, ` +
+      `the CNAME *.${domain} to it, DNS tokens for external-dns and cert-manager (\`homelab external --plan\` lists the changes)`,
+  )
+  step(
+    'certificates',
+    letsencrypt === undefined
+      ? 'no external.letsencrypt: the Gateway keeps the self-signed issuer'
+      : `Let's Encrypt ${letsencrypt.server} for *.${domain} through DNS-01 in Cloudflare`,
+  )
 }
