@@ -6,6 +6,7 @@ const STEP_COMMANDS: Record<StepName, () => Promise<CommandRun>> = {
   metal: async () => (await import('./metal.ts')).metal,
   cluster: async () => (await import('./cluster.ts')).cluster,
   bootstrap: async () => (await import('./bootstrap.ts')).bootstrap,
+  external: async () => (await import('./external.ts')).external,
 }
 
 /** A step's own flags: `up` takes every step's flags; bootstrap's --timeout is --bootstrap-timeout. */
