@@ -153,11 +153,11 @@ export const COMMANDS: readonly CommandSpec[] = [
   {
     name: 'up',
     stoppable: true,
-    summary: 'the whole flow: metal, then cluster, then bootstrap (what `make` runs)',
+    summary: 'the whole flow: metal, then cluster, then bootstrap, then external (what `make` runs)',
     description:
       'Runs the steps of the flow (flow/flow.ts) in order, each as its own command would: homelab metal\n' +
       '(preflight, netboot, install), homelab cluster (k3s over SSH), homelab bootstrap (ArgoCD and the\n' +
-      'root app). Stops at the first step that fails. `homelab plan` describes the same steps. Takes\n' +
+      'root app), homelab external (Cloudflare; nothing without external.cloudflare). Stops at the first step that fails. `homelab plan` describes the same steps. Takes\n' +
       "every step's options; bootstrap's --timeout is --bootstrap-timeout here.",
     options: {
       skip: { type: 'string', multiple: true },
@@ -173,7 +173,7 @@ export const COMMANDS: readonly CommandSpec[] = [
       'bootstrap-timeout': { type: 'string' },
     },
     optionHelp: [
-      '      --skip STEP        [string] do not run STEP: metal, cluster or bootstrap (repeatable)',
+      '      --skip STEP        [string] do not run STEP: metal, cluster, bootstrap or external (repeatable)',
       '      --state DIR        [string] where state is kept (default: .state beside the config)',
       '      --reinstall NAME   [string] metal: install NAME again even though it is installed (repeatable)',
       '      --timeout S=SEC    [string] metal: seconds a machine may stay in stage S (repeatable)',
@@ -193,7 +193,9 @@ export const COMMANDS: readonly CommandSpec[] = [
     description:
       'Checks the interface and its address, privileges, that ports 67/69/80/4011 are free, other DHCP\n' +
       'servers on the segment (an error in full mode, expected in proxy mode) and machine addresses\n' +
-      'already answered by other hosts. Each problem comes with how to fix it. Exit 1 if any check fails.',
+      'already answered by other hosts. With external.cloudflare: the Cloudflare token valid, the scoped\n' +
+      'tokens limited to the zone and in their Secrets, the tunnel connected (when a cluster runs), the\n' +
+      'DNS record pointing at it. Each problem comes with how to fix it. Exit 1 if any check fails.',
     load: async () => (await import('./doctor.ts')).doctorCommand,
   },
   {
