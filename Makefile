@@ -5,11 +5,12 @@ NODE_BIN := $(shell tools/node24 --print-bin)
 export PATH := $(NODE_BIN):$(PATH)
 HOMELAB := bin/homelab
 
-.PHONY: default up validate plan doctor metal cluster bootstrap status lab lab-down test check docs deps clean-deps
+.PHONY: default up validate plan doctor metal cluster bootstrap external status lab lab-down test check docs deps clean-deps
 
 # The whole flow, defined once in flow/flow.ts: metal (netboot, install), cluster (k3s over SSH),
-# bootstrap (ArgoCD and the root app, which deploys everything else from git). `make plan` lists
-# the same steps. `make metal`, `make cluster`, `make bootstrap` run one step alone.
+# bootstrap (ArgoCD and the root app, which deploys everything else from git), external (Cloudflare,
+# only with external.cloudflare). `make plan` lists the same steps. `make metal`, `make cluster`,
+# `make bootstrap`, `make external` run one step alone.
 default: validate up
 
 up: deps
@@ -43,6 +44,11 @@ cluster: deps
 # Gitea once it serves the repo. `make status` shows nodes, Applications and URLs.
 bootstrap: deps
 	$(HOMELAB) bootstrap
+
+# The Cloudflare tunnel, DNS record and scoped tokens (external.cloudflare in homelab.yaml), from the
+# API token in HOMELAB_CLOUDFLARE_API_TOKEN (once; then kept in .state/). Safe to re-run.
+external: deps
+	$(HOMELAB) external
 
 status: deps
 	$(HOMELAB) status
