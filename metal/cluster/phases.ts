@@ -39,7 +39,7 @@ import {
   tokenPath,
   writeToken,
 } from './token.ts'
-import { runBounded, waitForCacerts, waitNodeGone } from './wait.ts'
+import { boundedSession, runBounded, waitForCacerts, waitNodeGone } from './wait.ts'
 
 /** 1. Connect and probe, in parallel; host keys are pinned (first contact is recorded). */
 export async function _connectAndProbe(cluster: ClusterRun): Promise<void> {
@@ -53,7 +53,7 @@ export async function _connectAndProbe(cluster: ClusterRun): Promise<void> {
       report('connect', 'running')
       const record = state.machines[machine.name]
       const known = knownHostKey(record, machine)
-      run.session = await connectSsh({
+      run.session = await connectSshBounded({
         host: machine.ip,
         privateKey: options.privateKey,
         ...(known === undefined ? {} : { knownHostKey: known }),
@@ -80,6 +80,11 @@ export async function _connectAndProbe(cluster: ClusterRun): Promise<void> {
   if (Object.keys(learned).length > 0) {
     await writeState(options.stateDir, { machines: { ...state.machines, ...learned } })
   }
+}
+
+/** connectSsh(), with deadlines on the session's file writes and uploads (wait.ts). */
+async function connectSshBounded(options: Parameters<typeof connectSsh>[0]): Promise<SshSession> {
+  return boundedSession(await connectSsh(options))
 }
 
 /** 2. What the nodes that were probed (and did not fail) hold, by name. */

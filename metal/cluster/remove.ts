@@ -20,7 +20,7 @@ import { readState } from '../provision/state.ts'
 import { knownHostKey } from './cluster.ts'
 import { uninstallNode } from './node.ts'
 import { uninstallScript } from './scripts.ts'
-import { waitNodeGone } from './wait.ts'
+import { boundedSession, waitNodeGone } from './wait.ts'
 
 export type RemoveEvent =
   | DrainEvent
@@ -116,7 +116,7 @@ export async function removeNode(options: RemoveOptions): Promise<void> {
     )
   })
   try {
-    await uninstallNode(session, machine.role).catch((error: Error) => {
+    await uninstallNode(boundedSession(session), machine.role).catch((error: Error) => {
       throw new RemoveError(
         `Removed ${machine.name} from the cluster, but the uninstall on it failed: ${error.message} (run \`homelab node remove ${machine.name}\` again: it starts where this one stopped)`,
         { cause: error },

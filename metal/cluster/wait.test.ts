@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { manualClock } from '../../lib/poll/index.ts'
 import type { RunResult, SshSession } from '../../lib/ssh/index.ts'
-import { runBounded, startUnit, WaitTimeoutError, waitForCacerts } from './wait.ts'
+import { boundedSession, runBounded, startUnit, WaitTimeoutError, waitForCacerts, within } from './wait.ts'
 
 /** A session whose run() answers from `answer`, recording every script. */
 function fakeSession(answer: (script: string) => RunResult | Promise<RunResult>) {
@@ -107,5 +107,25 @@ test('waitForCacerts(): a VIP that never answers ends at the deadline, naming th
       probe: async () => 'connect ECONNREFUSED 10.0.0.100:6443',
     }),
     /^WaitTimeoutError: Cannot join through 10\.0\.0\.100: https:\/\/10\.0\.0\.100:6443\/cacerts did not answer within 30 s \(last: connect ECONNREFUSED 10\.0\.0\.100:6443\); .*kube-vip holds 10\.0\.0\.100/,
+  )
+})
+
+test('boundedSession(): a file write the node never answers rejects at its deadline, naming the file and the host', async () => {
+  const { session } = fakeSession(() => ok())
+  const never = () => new Promise<never>(() => undefined)
+  const hung: SshSession = { ...session, ensureFile: never, upload: never }
+  await assert.rejects(
+    within(
+      hung.ensureFile('/etc/rancher/k3s/config.yaml', 'x', 0o600),
+      5,
+      () => 'Cannot write /etc/rancher/k3s/config.yaml on 10.0.0.10: no answer',
+    ),
+    (error: unknown) =>
+      error instanceof WaitTimeoutError && /config\.yaml on 10\.0\.0\.10/.test(error.message),
+  )
+  const bounded = boundedSession(hung, 5)
+  await assert.rejects(
+    bounded.upload('/tmp/k3s', '/usr/local/bin/k3s'),
+    /Cannot upload \/usr\/local\/bin\/k3s to 10\.0\.0\.10: not done within 0\.005 s/,
   )
 })

@@ -33,6 +33,8 @@ export const WAIT_DEFAULTS = {
   /** A deleted Node to be gone (k3s's finalizer removes its etcd member first). */
   nodeGoneMs: 300_000,
   nodeGonePollMs: 2000,
+  /** The k3s binary (about 70 MB) to one node. */
+  uploadMs: 1_800_000,
 } as const
 
 export class WaitTimeoutError extends Error {
@@ -255,5 +257,44 @@ export async function waitNodeGone(
       `Cannot remove node ${name}: the API still lists it after ${Math.round(timeoutMs / 1000)} s (${last}); k3s removes a server's etcd member before the Node goes: check the servers' logs (journalctl -u k3s -e)`,
       last,
     )
+  }
+}
+
+/** Rejects with a WaitTimeoutError when `promise` has not settled within `ms`. */
+export async function within<T>(promise: Promise<T>, ms: number, message: () => string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new WaitTimeoutError(message(), 'no answer')), ms)
+    timer.unref()
+  })
+  try {
+    return await Promise.race([promise, late])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+/**
+ * The session with deadlines on its file operations too (lib/ssh's ensureFile() and upload() have
+ * none of their own): a file write within WAIT_DEFAULTS.commandMs, an upload within uploadMs.
+ */
+export function boundedSession(session: SshSession, uploadMs: number = WAIT_DEFAULTS.uploadMs): SshSession {
+  return {
+    host: session.host,
+    hostKey: session.hostKey,
+    run: (script, options) => session.run(script, options),
+    ensureFile: (path, content, mode) =>
+      within(
+        session.ensureFile(path, content, mode),
+        WAIT_DEFAULTS.commandMs,
+        () => `Cannot write ${path} on ${session.host}: no answer within ${WAIT_DEFAULTS.commandMs / 1000} s`,
+      ),
+    upload: (local, remote, options) =>
+      within(
+        session.upload(local, remote, options),
+        uploadMs,
+        () => `Cannot upload ${remote} to ${session.host}: not done within ${uploadMs / 1000} s`,
+      ),
+    close: () => session.close(),
   }
 }
