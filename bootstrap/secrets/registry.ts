@@ -82,7 +82,8 @@ export const GENERATED_SECRETS: readonly GeneratedSecret[] = [
   {
     id: 'admin',
     description: 'the single sign-on admin (Dex static password; log in as admin@<domain>)',
-    keys: { username: fixed('admin'), password: random(18), hash: { kind: 'bcrypt', of: 'password' } },
+    // Dex's user (platform/dex values sso.admin) logs in by e-mail; Dex reads only the hash.
+    keys: { password: random(18), hash: { kind: 'bcrypt', of: 'password' } },
     show: 'password',
     places: [{ namespace: 'dex', name: SECRET_NAMES.admin }],
     usedBy: [DEX],
