@@ -30,6 +30,7 @@ const SETTINGS: ClusterSettings = {
   giteaRepoURL: 'http://gitea-http.gitea.svc:3000/ops/homelab.git',
 }
 
+// biome-ignore lint/suspicious/noExplicitAny: parsed YAML, read field by field by assertions
 type Json = Record<string, any>
 interface DexClient {
   id: string
