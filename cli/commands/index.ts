@@ -332,6 +332,38 @@ export const COMMANDS: readonly CommandSpec[] = [
     load: async () => (await import('./bootstrap.ts')).status,
   },
   {
+    name: 'secrets',
+    summary: 'list | show NAME | rotate NAME: the generated secrets (admin passwords, OIDC clients)',
+    description:
+      'The secrets homelab generates (bootstrap/secrets/registry.ts), created by `homelab bootstrap` only\n' +
+      'when absent and never changed by a render or a sync (docs/secrets.md).\n' +
+      '  list         each name, its Kubernetes Secrets and what uses it; never a value\n' +
+      '  show NAME    prints that one value (show admin: the initial password of the single sign-on admin)\n' +
+      '  rotate NAME  new values for that one, then restarts the workloads that use it',
+    usage: 'list | show NAME | rotate NAME',
+    options: { state: { type: 'string' } },
+    optionHelp: [
+      '      --state DIR        [string] where state is kept, the kubeconfig included (default: .state beside the config)',
+    ],
+    load: async () => (await import('./secrets.ts')).secrets,
+  },
+  {
+    name: 'vault',
+    summary: 'status | unseal: Vault seal state; unseal with the keys bootstrap kept (0600)',
+    description:
+      '`homelab bootstrap` initialises Vault and keeps its unseal keys and root token in\n' +
+      '<state>/vault/init.json (0600, never printed). After a restart Vault is sealed:\n' +
+      '  status   initialised or not, sealed or not (Vault answers through the API server)\n' +
+      '  unseal   sends the keys until Vault is unsealed (`homelab status` does it too when it finds Vault sealed)',
+    usage: 'status | unseal',
+    options: { state: { type: 'string' }, 'vault-addr': { type: 'string' } },
+    optionHelp: [
+      '      --state DIR        [string] where state is kept (default: .state beside the config)',
+      "      --vault-addr URL   [string] reach Vault at URL (e.g. kubectl port-forward) instead of the API server's service proxy",
+    ],
+    load: async () => (await import('./vault.ts')).vault,
+  },
+  {
     name: 'kubeconfig',
     summary: 'print the export KUBECONFIG=... line for the cluster',
     description:
