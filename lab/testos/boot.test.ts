@@ -60,13 +60,13 @@ function reports(output: string): Report[] {
     .map((l) => JSON.parse(l.slice(7)) as Report)
 }
 
-function kickstart(ip: string, hostname: string, pubkey: string | undefined): string {
+function kickstart(ip: string, hostname: string, pubkey: string | undefined, device = 'eth0'): string {
   return [
     '# a kickstart like metal/os/kickstart.ts renders (the test OS reads network and sshkey)',
     'text',
     'url --url="http://10.77.0.1/os"',
     'lang en_US.UTF-8',
-    `network --bootproto=static --device=eth0 --ip=${ip} --netmask=255.255.255.0 --gateway=10.77.0.1 --nameserver=10.77.0.1 --hostname=${hostname} --ipv6=auto --activate --onboot=yes`,
+    `network --bootproto=static --device=${device} --ip=${ip} --netmask=255.255.255.0 --gateway=10.77.0.1 --nameserver=10.77.0.1 --hostname=${hostname} --ipv6=auto --activate --onboot=yes`,
     'zerombr',
     'rootpw --lock',
     ...(pubkey === undefined ? [] : [`sshkey --username=root "${pubkey}"`]),
@@ -88,8 +88,14 @@ test('the test OS boots, reports its stages, applies the kickstart and answers S
     const pubkey = (await readFile(join(dir, 'key.pub'), 'utf8')).trim()
     const www = join(dir, 'www')
     await exec('mkdir', [www])
-    await writeFile(join(www, 'good.ks'), kickstart('10.77.0.60', 'node1', pubkey))
+    // The NIC named by its MAC (any case), as the product's kickstart does.
+    await writeFile(
+      join(www, 'good.ks'),
+      kickstart('10.77.0.60', 'node1', pubkey, '52:54:00:00:77:50'.toUpperCase()),
+    )
     await writeFile(join(www, 'nokey.ks'), kickstart('10.77.0.61', 'node2', undefined))
+    // A MAC no NIC has: like Anaconda, the whole network line is skipped and the lease stays.
+    await writeFile(join(www, 'wrongnic.ks'), kickstart('10.77.0.62', 'node3', pubkey, '52:54:00:00:77:99'))
 
     const srv = await net.host('srv', '10.77.0.1/24')
     const http = srv.spawn([process.execPath, '-e', HTTP_SERVER, www, '80'])
@@ -104,6 +110,7 @@ test('the test OS boots, reports its stages, applies the kickstart and answers S
       '--dhcp-range=10.77.0.100,10.77.0.150,255.255.255.0,1h',
       '--dhcp-host=52:54:00:00:77:50,10.77.0.50',
       '--dhcp-host=52:54:00:00:77:51,10.77.0.51',
+      '--dhcp-host=52:54:00:00:77:52,10.77.0.52',
       `--dhcp-leasefile=${join(dir, 'leases')}`,
       '--log-dhcp',
     ])
@@ -126,6 +133,8 @@ test('the test OS boots, reports its stages, applies the kickstart and answers S
     vms.push(good)
     const bad = await boot('52:54:00:00:77:51', 'nokey.ks')
     vms.push(bad)
+    const wrongNic = await boot('52:54:00:00:77:52', 'wrongnic.ks')
+    vms.push(wrongNic)
 
     await good.waitForLine(/homelab TEST OS \(not Fedora\)/, 60_000)
     const ready = await good.waitForLine(/SSH ready on 10\.77\.0\.60:22/, 90_000)
@@ -146,6 +155,7 @@ test('the test OS boots, reports its stages, applies the kickstart and answers S
         ['kickstart', '10.77.0.50'],
         ['installing', '10.77.0.50'],
         ['hostkey', '10.77.0.60'], // on the kickstart's static address
+        ['nic', '10.77.0.60'],
         ['installed', '10.77.0.60'],
       ],
     )
@@ -153,7 +163,11 @@ test('the test OS boots, reports its stages, applies the kickstart and answers S
       got[0]?.detail ?? '',
       /homelab TEST OS \(not Fedora\) on 52:54:00:00:77:50, lease 10\.77\.0\.50\/24/,
     )
-    assert.match(got[1]?.detail ?? '', /bootproto=static ip=10\.77\.0\.60 hostname=node1/)
+    assert.match(
+      got[1]?.detail ?? '',
+      /bootproto=static device=52:54:00:00:77:50 ip=10\.77\.0\.60 hostname=node1/i,
+    )
+    assert.equal(got[4]?.body, 'eth0', 'the name of the NIC with the MAC')
     const hostkey = got[3]?.body.trim() ?? ''
     assert.match(hostkey, /^ssh-ed25519 [A-Za-z0-9+/=]+ root@node1$/)
 
@@ -180,7 +194,7 @@ test('the test OS boots, reports its stages, applies the kickstart and answers S
     assert.match(out, /inet 10\.77\.0\.60\/24/)
 
     // The machine without a key in its kickstart says why, and stays up.
-    const failed = await bad.waitForLine(/FAILED:/, 60_000)
+    const failed = await bad.waitForLine(/=== .*FAILED:/, 60_000)
     assert.match(
       failed,
       /homelab TEST OS \(not Fedora\): FAILED: kickstart .*nokey\.ks has no sshkey --username=root/,
@@ -191,6 +205,32 @@ test('the test OS boots, reports its stages, applies the kickstart and answers S
       ['started', 'failed'],
     )
     assert.match(badReports[1]?.detail ?? '', /has no sshkey --username=root "KEY" line/)
+
+    // No NIC has the kickstart's MAC: "not found", the line skipped, SSH on the DHCP address.
+    assert.match(
+      await wrongNic.waitForLine(/network --device=/, 90_000),
+      /network --device=52:54:00:00:77:99: not found; skipping the network line \(the DHCP lease 10\.77\.0\.52 stays\)/,
+    )
+    await wrongNic.waitForLine(/SSH ready on 10\.77\.0\.52:22 \(host testos\)/, 90_000)
+    const wrongReports = await waitFor(
+      'the wrong-NIC machine installed report',
+      () => {
+        const r = reports(http.output()).filter((x) => x.ip === '10.77.0.52' || x.ip === '10.77.0.62')
+        return r.some((x) => x.stage === 'installed') ? r : undefined
+      },
+      10_000,
+    )
+    assert.deepEqual(
+      wrongReports.map((r) => [r.stage, r.ip]),
+      [
+        ['started', '10.77.0.52'],
+        ['kickstart', '10.77.0.52'],
+        ['installing', '10.77.0.52'],
+        ['hostkey', '10.77.0.52'],
+        ['installed', '10.77.0.52'],
+      ],
+      'no nic report and nothing from the static address: the network line was skipped',
+    )
     assert.equal(
       await Promise.race([bad.exited, new Promise((r) => setTimeout(() => r('running'), 500))]),
       'running',
