@@ -94,6 +94,27 @@ export interface TokenWrite {
 
 type Query = Record<string, string | number | boolean>
 
+/** The most an answer may hold: a page of 50 objects is a few kB; anything far larger is refused. */
+export const MAX_ANSWER_BYTES = 4 * 1024 * 1024
+
+/** The answer's text, refused past MAX_ANSWER_BYTES (a peer does not decide how much memory is used). */
+async function boundedText(response: Response, method: string, path: string): Promise<string> {
+  if (response.body === null) return ''
+  const chunks: Uint8Array[] = []
+  let size = 0
+  for await (const chunk of response.body) {
+    size += chunk.byteLength
+    if (size > MAX_ANSWER_BYTES) {
+      // leaving the loop cancels the stream
+      throw new Error(
+        `Cloudflare API ${method} ${path}: the answer exceeds ${MAX_ANSWER_BYTES} bytes: refused`,
+      )
+    }
+    chunks.push(chunk)
+  }
+  return Buffer.concat(chunks).toString('utf8')
+}
+
 /** The client; every call rejects with CloudflareApiError or a connection error naming the URL. */
 export function createCloudflareApi(options: CloudflareApiOptions): CloudflareApi {
   const base = (options.baseUrl ?? CLOUDFLARE_API).replace(/\/+$/, '')
@@ -123,7 +144,7 @@ export function createCloudflareApi(options: CloudflareApiOptions): CloudflareAp
         { cause },
       )
     }
-    const text = await response.text()
+    const text = await boundedText(response, method, path)
     let envelope: Envelope<T> | undefined
     try {
       envelope = JSON.parse(text) as Envelope<T>
