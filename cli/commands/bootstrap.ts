@@ -2,10 +2,12 @@ import { join } from 'node:path'
 import { ensureArgocdManifest, pinArgocd, readUpstream } from '../../bootstrap/argocd/manifest.ts'
 import { bootstrap as runBootstrap } from '../../bootstrap/bootstrap.ts'
 import { clusterStatus } from '../../bootstrap/bootstrap-status.ts'
+import { serviceProxyTransport, vaultClient } from '../../bootstrap/vault/api.ts'
+import { ensureUnsealed, keysFile, readKeys } from '../../bootstrap/vault/unseal.ts'
 import { type CommandContext, type CommandRun, UsageError } from '../command.ts'
 import { BOOTSTRAP_ROWS } from '../output/bootstrap.ts'
 import { waiting } from '../output/output.ts'
-import { kubeClientOf } from './common.ts'
+import { kubeClientOf, stateDirOf } from './common.ts'
 import { loadAndReport } from './load-config.ts'
 
 /** `--pin-argocd`: downloads the manifest and writes its sha256 into upstream.yaml. */
@@ -51,6 +53,7 @@ export const bootstrap: CommandRun = async (context) => {
     events: output.emit,
     ...timeout,
     signal: context.signal,
+    vault: { stateDir: stateDirOf(context) },
   })
   output.text(
     'ArgoCD now deploys bootstrap/, system/, platform/ and apps/ from git: `homelab status` shows progress',
@@ -62,5 +65,20 @@ export const bootstrap: CommandRun = async (context) => {
 export const status: CommandRun = async (context) => {
   const api = await kubeClientOf(context)
   context.output.emit({ type: 'status', ...(await clusterStatus(api)) })
+  await unsealIfSealed(context, api)
   return true
+}
+
+/** Vault restarted (sealed) and bootstrap kept its keys: unseal it, as `homelab vault unseal` would. */
+async function unsealIfSealed(
+  context: Parameters<CommandRun>[0],
+  api: Awaited<ReturnType<typeof kubeClientOf>>,
+) {
+  const stateDir = stateDirOf(context)
+  if ((await readKeys(keysFile(stateDir))) === undefined) return
+  const vault = vaultClient(serviceProxyTransport(api))
+  const status = await vault.sealStatus().catch(() => undefined)
+  if (status === undefined || !status.initialized || !status.sealed) return
+  await ensureUnsealed({ vault, stateDir, init: false })
+  context.output.text('vault: it was sealed (restarted?): unsealed with the keys in .state/vault')
 }
