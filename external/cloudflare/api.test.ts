@@ -38,7 +38,10 @@ test('tokens() reads every page until total_pages, asking 50 at a time, with the
     seen.map((s) => `${s.url.pathname}?${s.url.searchParams}`),
     ['/client/v4/user/tokens?page=1&per_page=50', '/client/v4/user/tokens?page=2&per_page=50'],
   )
-  assert.equal((seen[0]?.init.headers as Record<string, string> | undefined)?.authorization, `Bearer ${TOKEN}`)
+  assert.equal(
+    (seen[0]?.init.headers as Record<string, string> | undefined)?.authorization,
+    `Bearer ${TOKEN}`,
+  )
 })
 
 test('a list without result_info stops at the first empty page, as the SDK pager does', async () => {
