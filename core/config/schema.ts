@@ -224,18 +224,24 @@ export const externalSchema = z
       .strictObject({
         accountId: z
           .string()
-          .regex(/^[0-9a-f]{32}$/, { message: 'is not a Cloudflare account id (expected 32 hex digits)' }),
-        zone: domain.describe('The DNS zone, e.g. example.com'),
+          .regex(/^[0-9a-f]{32}$/, { message: 'is not a Cloudflare account id (expected 32 hex digits)' })
+          .describe("The Cloudflare account's id (32 hex digits: dashboard, Account home)"),
+        zone: domain.describe('The DNS zone, e.g. example.com: gitops.domain or a parent of it'),
       })
+      .describe('homelab external: a tunnel to the shared Gateway, the *.<domain> record, scoped DNS tokens')
       .optional(),
     letsencrypt: z
       .strictObject({
-        email: z.email({ message: 'is not an e-mail address' }),
-        server: z.enum(['staging', 'production']).default('staging'),
+        email: z.email({ message: 'is not an e-mail address' }).describe("The ACME account's e-mail"),
+        server: z
+          .enum(['staging', 'production'])
+          .default('staging')
+          .describe('staging (untrusted test certificates) until it works, then production'),
       })
+      .describe("Let's Encrypt for the wildcard certificate, through DNS-01 in external.cloudflare.zone")
       .optional(),
   })
-  .describe('Optional managed services')
+  .describe('Optional managed services: docs/external.md')
 
 export const configSchema = z
   .strictObject({
