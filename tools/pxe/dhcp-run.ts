@@ -9,7 +9,9 @@
  * as one JSON line on stdout ('pxe.listening' once ready; only that with "quiet": true).
  * Stops on SIGTERM or SIGINT.
  */
+
 import { parseArgs } from 'node:util'
+import { jsonLine } from '../../core/log/sanitize.ts'
 import { parseMac } from '../../lib/ipv4/index.ts'
 import { type DhcpServerOptions, serveDhcp } from '../../metal/pxe/dhcp.ts'
 
@@ -31,8 +33,7 @@ async function main(): Promise<number> {
     ...config,
     machines: { byMac: (mac) => byMac.get(mac), byIp: (ip) => byIp.get(ip) },
     events: (event) => {
-      if (config.quiet !== true || event.type === 'pxe.listening')
-        process.stdout.write(`${JSON.stringify(event)}\n`)
+      if (config.quiet !== true || event.type === 'pxe.listening') process.stdout.write(jsonLine(event))
     },
   })
   await new Promise<void>((resolve) => {

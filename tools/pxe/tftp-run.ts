@@ -8,7 +8,9 @@
  * Prints every boot event as one JSON line on stdout ('pxe.listening' once ready).
  * Stops on SIGTERM or SIGINT.
  */
+
 import { parseArgs } from 'node:util'
+import { jsonLine } from '../../core/log/sanitize.ts'
 import { DirectorySource } from '../../metal/pxe/files.ts'
 import { serveTftp } from '../../metal/pxe/tftp.ts'
 
@@ -49,7 +51,7 @@ async function main(): Promise<number> {
     ...(retries === undefined ? {} : { retries }),
     ...(maxWindowsize === undefined ? {} : { maxWindowsize }),
     events: (event) => {
-      if (!values.quiet || event.type === 'pxe.listening') process.stdout.write(`${JSON.stringify(event)}\n`)
+      if (!values.quiet || event.type === 'pxe.listening') process.stdout.write(jsonLine(event))
     },
   })
   await new Promise<void>((resolve) => {
