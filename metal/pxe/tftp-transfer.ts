@@ -324,10 +324,12 @@ export class Transfer {
       return
     }
     if (this.acked < this.next - 1) this.next = this.acked + 1
-    this.progressed()
-    this.reportProgress()
-    if (Math.floor(this.acked / this.perChunk) !== previousChunk) this.prefetch()
+    // The next DATA first: with a lock-step client (windowsize 1) each block waits for this reply,
+    // so the bookkeeping below runs while the block is on its way.
     this.sendWindow()
+    this.progressed()
+    if (Math.floor(this.acked / this.perChunk) !== previousChunk) this.prefetch()
+    this.reportProgress()
   }
 
   /** The client moved on: reset the retries and the backoff. */
