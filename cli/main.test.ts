@@ -122,23 +122,24 @@ test('homelab plan lists each machine with its boot method, the cluster roles an
 })
 
 test('homelab up runs the steps of the flow in order, skipping the ones named with --skip', () => {
-  const r = homelab('up', '--skip', 'metal', '--skip', 'cluster', '--skip', 'bootstrap')
+  const skipAll = ['--skip', 'metal', '--skip', 'cluster', '--skip', 'bootstrap', '--skip', 'external']
+  const r = homelab('up', ...skipAll)
   assert.equal(r.code, 0, r.err)
-  assert.equal(r.out, '\nmetal: skipped\n\ncluster: skipped\n\nbootstrap: skipped\n')
-  const json = homelab('up', '--json', '--skip', 'metal', '--skip', 'cluster', '--skip', 'bootstrap')
+  assert.equal(r.out, '\nmetal: skipped\n\ncluster: skipped\n\nbootstrap: skipped\n\nexternal: skipped\n')
+  const json = homelab('up', '--json', ...skipAll)
   const events = json.out
     .trimEnd()
     .split('\n')
     .map((l) => JSON.parse(l) as { type: string; step?: string })
   assert.deepEqual(
     events.map((e) => `${e.type} ${e.step ?? ''}`.trim()),
-    ['flow.step metal', 'flow.step cluster', 'flow.step bootstrap', 'done'],
+    ['flow.step metal', 'flow.step cluster', 'flow.step bootstrap', 'flow.step external', 'done'],
   )
-  const wrong = homelab('up', '--skip', 'external')
+  const wrong = homelab('up', '--skip', 'lab')
   assert.equal(wrong.code, 2)
   assert.match(
     wrong.err,
-    /--skip: "external" is not a step of the flow: expected one of metal, cluster, bootstrap/,
+    /--skip: "lab" is not a step of the flow: expected one of metal, cluster, bootstrap, external/,
   )
 })
 
