@@ -73,7 +73,7 @@ export async function checkToken(api: CloudflareApi): Promise<void> {
     const verified = await api.verifyToken()
     if (verified.status !== 'active') {
       throw new Error(
-        `Cannot use the Cloudflare API token: its status is "${verified.status}": create a new one (dash.cloudflare.com, My Profile, API Tokens) and run \`homelab external --token-env VAR\` again`,
+        `Cannot use the Cloudflare API token: its status is "${verified.status}": create a new one (dash.cloudflare.com, My Profile, API Tokens) and run \`homelab external\` again with it in HOMELAB_CLOUDFLARE_API_TOKEN`,
       )
     }
   } catch (cause) {
