@@ -206,7 +206,7 @@ export function createCloudflareApi(options: CloudflareApiOptions): CloudflareAp
     tokens: () => all<Token>('/user/tokens'),
     createToken: (token) => result<Token & { value: string }>('POST', '/user/tokens', undefined, token),
     updateToken: (id, token) => result<Token>('PUT', `/user/tokens/${enc(id)}`, undefined, token),
-    rollToken: (id) => result<string>('PUT', `/user/tokens/${enc(id)}/value`, undefined, {}),
+    rollToken: (id) => result<string>('PUT', `/user/tokens/${enc(id)}/value`),
     permissionGroups: () => result<PermissionGroup[]>('GET', '/user/tokens/permission_groups'),
   }
 }
