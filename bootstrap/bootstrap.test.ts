@@ -22,6 +22,7 @@ import { loadKubeconfig, rewriteKubeconfigServer } from '../lib/kube/kubeconfig.
 import { type KubeStandin, startKubeStandin } from '../test/harness/kube-standin.ts'
 import { startVaultStandin } from '../test/harness/vault-standin.ts'
 import { ArgocdPinError } from './argocd/manifest.ts'
+import { argocdSsoObjects, SSO_FIELD_MANAGER } from './argocd/sso.ts'
 import { type BootstrapEvent, type BootstrapOptions, bootstrap, FIELD_MANAGER } from './bootstrap.ts'
 import { generateApplications } from './root/applications.ts'
 import { GENERATED_SECRETS } from './secrets/registry.ts'
@@ -228,10 +229,28 @@ test('bootstrap() (stand-in Kubernetes API, stand-in ArgoCD manifest) applies na
           'argocd-server-metrics',
         ].map((s) => `/api/v1/namespaces/argocd/services/${s}`),
         ...WORKLOADS.map((w) => `/apis/apps/v1/namespaces/argocd/${w}`),
+        '/api/v1/namespaces/argocd/configmaps/argocd-cm',
+        '/api/v1/namespaces/argocd/configmaps/argocd-rbac-cm',
         '/apis/argoproj.io/v1alpha1/namespaces/argocd/applications/root',
       ],
     )
-    for (const r of applies) {
+    // ArgoCD's login through Dex: its own field manager, so that ArgoCD's apply of install/ keeps it.
+    const sso = applies.filter((r) => r.fieldManager === SSO_FIELD_MANAGER).map((r) => r.path)
+    assert.deepEqual(sso, [
+      '/api/v1/namespaces/argocd/configmaps/argocd-cm',
+      '/api/v1/namespaces/argocd/configmaps/argocd-rbac-cm',
+    ])
+    const argocdCm = await lab.api.get<KubeObject>('/api/v1/namespaces/argocd/configmaps/argocd-cm')
+    const cmData = argocdCm?.data as Record<string, string>
+    assert.equal(cmData.url, 'https://argocd.lab.home.arpa')
+    assert.equal(
+      cmData['oidc.config'],
+      (argocdSsoObjects('lab.home.arpa')[0] as unknown as { data: Record<string, string> }).data[
+        'oidc.config'
+      ],
+    )
+    assert.equal(cmData['application.resourceTrackingMethod'], 'annotation', "install/'s own keys stay")
+    for (const r of applies.filter((r) => r.fieldManager !== SSO_FIELD_MANAGER)) {
       assert.equal(r.fieldManager, FIELD_MANAGER, r.path)
       assert.equal(r.query.force, 'true', r.path)
       assert.equal(r.contentType, 'application/apply-patch+yaml', r.path)

@@ -10,7 +10,8 @@
  *      every one is Established
  *   4. everything else, namespaced objects into argocd; then wait until the Deployments are
  *      Available and the StatefulSets ready
- *   5. the generated secrets (secrets/registry.ts), each created only when absent (docs/secrets.md)
+ *   5. the generated secrets (secrets/registry.ts), each created only when absent, and ArgoCD's
+ *      login through Dex (argocd/sso.ts, its own field manager) (docs/secrets.md)
  *   6. the root Application, following the in-cluster Gitea once it serves the repo, else the seed
  *   7. with `vault` set: once ArgoCD runs Vault, Vault initialised, unsealed and its Dex login
  *      configured (vault/, docs/secrets.md)
@@ -26,6 +27,7 @@ import { KubeApiError, type KubeClient, type KubeObject } from '../lib/kube/inde
 import { ensureKubectl } from '../lib/toolbox/index.ts'
 import { INSTALL_DIR, renderInstall } from './argocd/kustomize.ts'
 import { ensureArgocdManifest, readUpstream, UPSTREAM_FILE } from './argocd/manifest.ts'
+import { argocdSsoObjects, SSO_FIELD_MANAGER } from './argocd/sso.ts'
 import { BOOTSTRAP_DEFAULTS } from './defaults.ts'
 import { generateApplications } from './root/applications.ts'
 import { ensureSecrets } from './secrets/secrets.ts'
@@ -52,6 +54,7 @@ export type BootstrapStep =
   | 'install'
   | 'available'
   | 'secrets'
+  | 'sso'
   | 'source'
   | 'root'
   | 'vault'
@@ -168,6 +171,7 @@ export async function bootstrap(options: BootstrapOptions): Promise<BootstrapRes
   await _applyRest(run, rest)
   await _waitWorkloads(run, workloadsOf(rest))
   await _ensureSecrets(run)
+  await _argocdSso(run)
   const { root, source, repoURL, settings } = await _applyRoot(run)
   if (options.vault !== undefined) await _vault(run, options.vault, settings)
   const n = (r: ApplyResult) => run.results.filter((x) => x.result === r).length
@@ -356,6 +360,30 @@ async function _ensureSecrets(run: Run): Promise<void> {
   })
   const created = events.filter((e) => e.type === 'secret' && e.result === 'created').length
   run.step('secrets', 'done', `${created} created, ${events.length - created} unchanged`)
+}
+
+/** ArgoCD's url, oidc.config and admin mapping, applied by their own field manager (argocd/sso.ts). */
+async function _argocdSso(run: Run): Promise<void> {
+  const { api } = run
+  run.step('sso', 'running', "ArgoCD's login through Dex")
+  const results: ApplyResult[] = []
+  for (const obj of argocdSsoObjects(run.options.config.gitops.domain)) {
+    run.options.signal?.throwIfAborted()
+    const path = await api.objectPath(obj)
+    const before = await api.get<KubeObject>(path)
+    const after = await api.apply<KubeObject>(path, obj, { fieldManager: SSO_FIELD_MANAGER, force: true })
+    const result = applyResult(before, after)
+    results.push(result)
+    run.emit({
+      type: 'bootstrap.object',
+      step: 'sso',
+      kind: obj.kind,
+      name: obj.metadata.name,
+      namespace: 'argocd',
+      result,
+    })
+  }
+  run.step('sso', 'done', results.join(', '))
 }
 
 /** 7. Vault, once ArgoCD runs it: initialised, unsealed, its Dex login configured. */

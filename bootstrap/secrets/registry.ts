@@ -21,6 +21,8 @@ export interface Place {
   readonly name: string
   /** This Secret's key → the value set's key. @default every key under its own name */
   readonly keys?: Readonly<Record<string, string>>
+  /** Labels the reader needs (ArgoCD reads `$secret:key` only from Secrets labelled part-of argocd). */
+  readonly labels?: Readonly<Record<string, string>>
 }
 
 /** A workload restarted by `homelab secrets rotate` (its pod template annotation is patched). */
@@ -49,6 +51,7 @@ const fixed = (value: string): Generator => ({ kind: 'fixed', value })
 const DEX: Workload = { kind: 'Deployment', namespace: 'dex', name: 'dex' }
 const GITEA: Workload = { kind: 'Deployment', namespace: 'gitea', name: 'gitea' }
 const GRAFANA: Workload = { kind: 'Deployment', namespace: 'monitoring', name: 'grafana' }
+const ARGOCD: Workload = { kind: 'Deployment', namespace: 'argocd', name: 'argocd-server' }
 
 /** An OIDC client of Dex: its ID and secret in Dex's namespace and in the app's. */
 function oidcClient(
@@ -76,6 +79,7 @@ export const SECRET_NAMES = {
   giteaOidc: 'gitea-oidc',
   grafanaOidc: 'grafana-oidc',
   vaultOidc: 'vault-oidc',
+  argocdOidc: 'argocd-oidc',
 } as const
 
 export const GENERATED_SECRETS: readonly GeneratedSecret[] = [
@@ -112,6 +116,16 @@ export const GENERATED_SECRETS: readonly GeneratedSecret[] = [
     [GITEA],
   ),
   oidcClient('grafana', { namespace: 'monitoring', name: SECRET_NAMES.grafanaOidc }, [GRAFANA]),
+  oidcClient(
+    'argocd',
+    // argocd-cm's oidc.config reads it as $argocd-oidc:client-secret (bootstrap/argocd/sso.ts).
+    {
+      namespace: 'argocd',
+      name: SECRET_NAMES.argocdOidc,
+      labels: { 'app.kubernetes.io/part-of': 'argocd' },
+    },
+    [ARGOCD],
+  ),
   oidcClient(
     'vault',
     { namespace: 'vault', name: SECRET_NAMES.vaultOidc },

@@ -75,7 +75,7 @@ export function secretObject(s: GeneratedSecret, p: Place, values: Values): Kube
     metadata: {
       name: p.name,
       namespace: p.namespace,
-      labels: { 'app.kubernetes.io/managed-by': MANAGED_BY },
+      labels: { ...p.labels, 'app.kubernetes.io/managed-by': MANAGED_BY },
       annotations: { [SECRET_ANNOTATION]: s.id },
     },
     type: 'Opaque',

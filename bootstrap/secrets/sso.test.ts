@@ -10,6 +10,7 @@ import { readFile } from 'node:fs/promises'
 import { before, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { parse } from 'yaml'
+import { ARGOCD_OIDC_SECRET, argocdSsoObjects, argocdUrl } from '../argocd/sso.ts'
 import { type RenderedManifest, renderChart } from '../render/helm.ts'
 import type { ClusterSettings } from '../settings.ts'
 import { adminEmail } from '../vault/bootstrap-vault.ts'
@@ -65,6 +66,7 @@ before(async () => {
   giteaConfig = find(await render('platform/gitea'), 'ConfigMap', 'gitea-homelab').data
   grafana = (await values('system/monitoring'))['kube-prometheus-stack'].grafana
   grafanaEnv = find(await render('system/monitoring'), 'ConfigMap', 'grafana-homelab').data
+  await render('bootstrap/argocd')
 })
 
 /** The Dex Deployment's variable `name` as a secretKeyRef. */
@@ -156,7 +158,34 @@ test("Vault's OIDC role redirect URIs (configured by bootstrap) are Dex's vault 
   placeIn(entry('oidc-vault'), 'vault')
 })
 
-test('no rendered template of dex, gitea or monitoring writes a generated Secret (a re-render or sync cannot change one)', () => {
+test("ArgoCD's oidc.config (applied by bootstrap) matches Dex's argocd client: issuer, client ID, secret reference, callback URL", () => {
+  const client = (dex.staticClients as DexClient[]).find((c) => c.id === 'argocd') as DexClient
+  const [cm, rbac] = argocdSsoObjects(DOMAIN)
+  const data = cm?.data as Record<string, string>
+  const oidc = parse(data['oidc.config'] as string) as Json
+  assert.equal(oidc.issuer, dex.issuer)
+  const s = entry('oidc-argocd')
+  assert.equal(oidc.clientID, fixedValue(s, 'client-id'))
+  const p = placeIn(s, 'argocd')
+  assert.equal(p.name, ARGOCD_OIDC_SECRET)
+  // ArgoCD resolves $<secret>:<key> only in Secrets labelled part-of argocd
+  assert.equal(oidc.clientSecret, `$${p.name}:${keyOf(p, 'client-secret')}`)
+  assert.equal(p.labels?.['app.kubernetes.io/part-of'], 'argocd')
+  assert.equal(data.url, argocdUrl(DOMAIN))
+  assert.deepEqual(client.redirectURIs, [`${data.url}/auth/callback`])
+  // the route bootstrap/argocd serves is that URL's host
+  const route = rendered.find(
+    (m) => m.manifest.kind === 'HTTPRoute' && (m.manifest.metadata as Json).name === 'argocd',
+  )
+  assert.ok(route)
+  assert.deepEqual((route.manifest as Json).spec.hostnames, [new URL(data.url as string).host])
+  assert.match(
+    (rbac as unknown as { data: Record<string, string> }).data['policy.csv'] as string,
+    new RegExp(`^g, ${adminEmail(DOMAIN)}, role:admin$`, 'm'),
+  )
+})
+
+test('no rendered template of dex, gitea, monitoring or argocd writes a generated Secret (a re-render or sync cannot change one)', () => {
   const names = new Set(GENERATED_SECRETS.flatMap((s) => s.places.map((p) => p.name)))
   const clash = rendered.filter(
     (m) => m.manifest.kind === 'Secret' && names.has((m.manifest.metadata as Json).name),
