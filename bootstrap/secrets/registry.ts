@@ -109,6 +109,14 @@ export const GENERATED_SECRETS: readonly GeneratedSecret[] = [
     places: [{ namespace: 'monitoring', name: SECRET_NAMES.grafanaAdmin }],
     usedBy: [GRAFANA],
   },
+  {
+    id: 'paperless-secret-key',
+    description: "paperless-ngx's session signing key (PAPERLESS_SECRET_KEY)",
+    keys: { PAPERLESS_SECRET_KEY: random(48) },
+    show: 'PAPERLESS_SECRET_KEY',
+    places: [{ namespace: 'paperless', name: 'paperless-secret' }],
+    usedBy: [{ kind: 'Deployment', namespace: 'paperless', name: 'paperless' }],
+  },
   oidcClient(
     'gitea',
     // gitea.oauth[].existingSecret: keys "key" (client ID) and "secret".

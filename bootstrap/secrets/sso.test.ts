@@ -6,6 +6,7 @@
  * templates (ROOT_URL, root_url), which is what the upstream charts read.
  */
 import assert from 'node:assert/strict'
+import { readFileSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { before, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
@@ -67,6 +68,7 @@ before(async () => {
   grafana = (await values('system/monitoring'))['kube-prometheus-stack'].grafana
   grafanaEnv = find(await render('system/monitoring'), 'ConfigMap', 'grafana-homelab').data
   await render('bootstrap/argocd')
+  await render('apps/paperless')
 })
 
 /** The Dex Deployment's variable `name` as a secretKeyRef. */
@@ -185,11 +187,16 @@ test("ArgoCD's oidc.config (applied by bootstrap) matches Dex's argocd client: i
   )
 })
 
-test('no rendered template of dex, gitea, monitoring or argocd writes a generated Secret (a re-render or sync cannot change one)', () => {
+test('no rendered template of dex, gitea, monitoring, argocd or paperless writes a generated Secret (a re-render or sync cannot change one)', () => {
   const names = new Set(GENERATED_SECRETS.flatMap((s) => s.places.map((p) => p.name)))
   const clash = rendered.filter(
     (m) => m.manifest.kind === 'Secret' && names.has((m.manifest.metadata as Json).name),
   )
   assert.deepEqual(clash, [])
+  // paperless reads its generated key by reference
+  const paperless = parse(readFileSync(`${ROOT}/apps/paperless/values.yaml`, 'utf8')) as Json
+  const ref = paperless['paperless-ngx'].env.PAPERLESS_SECRET_KEY.valueFrom.secretKeyRef
+  const key = placeIn(entry('paperless-secret-key'), 'paperless')
+  assert.deepEqual(ref, { name: key.name, key: 'PAPERLESS_SECRET_KEY' })
   assert.ok(rendered.length > 3)
 })
