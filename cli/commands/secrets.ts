@@ -66,8 +66,13 @@ export const secrets: CommandRun = async (context) => {
   if (verb === 'show') {
     const name = nameOf(context, 'show')
     const value = await readSecret(await kubeClientOf(context), name)
-    // The one place a generated value is printed: asked for by name.
+    // The one place a generated value is printed: asked for by name. A value someone changed in the
+    // cluster to hold control characters is not written raw to a terminal.
     if (context.json) process.stdout.write(jsonLine({ type: 'secret.value', name, value }))
+    else if (process.stdout.isTTY && /[\u0000-\u001f\u007f-\u009f]/.test(value))
+      throw new Error(
+        `Cannot show secret "${name}" on a terminal: its value holds control characters: use --json`,
+      )
     else process.stdout.write(`${value}\n`)
     return true
   }
