@@ -11,6 +11,13 @@ import { kubeClientOf } from './common.ts'
 
 const USAGE = 'list | show NAME | rotate NAME'
 
+/** C0 and C1 control characters (escape sequences start with them). */
+const hasControl = (text: string) =>
+  [...text].some((c) => {
+    const n = c.charCodeAt(0)
+    return n < 0x20 || (n >= 0x7f && n <= 0x9f)
+  })
+
 /** One JSON line with --json, else a line for people. */
 function report(context: CommandContext, event: Record<string, unknown>, line: string): void {
   if (context.json) process.stdout.write(jsonLine(event))
@@ -69,7 +76,7 @@ export const secrets: CommandRun = async (context) => {
     // The one place a generated value is printed: asked for by name. A value someone changed in the
     // cluster to hold control characters is not written raw to a terminal.
     if (context.json) process.stdout.write(jsonLine({ type: 'secret.value', name, value }))
-    else if (process.stdout.isTTY && /[\u0000-\u001f\u007f-\u009f]/.test(value))
+    else if (process.stdout.isTTY && hasControl(value))
       throw new Error(
         `Cannot show secret "${name}" on a terminal: its value holds control characters: use --json`,
       )
