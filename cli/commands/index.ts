@@ -284,9 +284,12 @@ export const COMMANDS: readonly CommandSpec[] = [
       'Applies the pinned ArgoCD install manifest (bootstrap/argocd/upstream.yaml, sha256-verified), rendered\n' +
       'with bootstrap/argocd/install by the pinned kubectl (`kubectl kustomize`, as ArgoCD renders it), through\n' +
       'the Kubernetes API with server-side apply (field manager argocd-controller): namespace argocd, the\n' +
-      'CRDs (waits until Established), the rest (waits until the Deployments are Available), then the root\n' +
+      'CRDs (waits until Established), the rest (waits until the Deployments are Available), the generated\n' +
+      "secrets (each created only when absent: homelab secrets) and ArgoCD's login through Dex, then the root\n" +
       'Application with the settings from homelab.yaml. It follows the in-cluster Gitea once Gitea serves\n' +
-      'the repo, else the seed. Re-running changes nothing and recreates a deleted root app.\n' +
+      'the repo, else the seed. Then it waits until Vault answers, initialises and unseals it (keys and root\n' +
+      'token 0600 in <state>/vault/init.json, never printed) and configures its login through Dex.\n' +
+      'Re-running changes nothing and recreates a deleted root app.\n' +
       '--pin-argocd (for a version change) downloads the manifest and writes its sha256 into upstream.yaml\n' +
       '(review, then commit).',
     options: {
