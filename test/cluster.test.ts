@@ -179,10 +179,12 @@ gitops:
     return run
   }
 
-  /** Everything observable on a node: files (path, mode, content hash, mtime), logs, k3s starts. */
+  /** Everything observable on a node but the files etcd itself keeps writing while it runs (its data). */
   async snapshot(name: string) {
     const node = this.nodes.node(name)
-    const files = await node.written()
+    const files = (await node.written()).filter(
+      (f) => !f.path.startsWith('/var/lib/rancher/k3s/server/db/etcd/'),
+    )
     const times = await Promise.all(files.map(async (f) => [f.path, (await node.stat(f.path))?.mtimeMs]))
     return {
       files,
@@ -202,6 +204,25 @@ gitops:
       .split('\n')
       .filter(Boolean)
       .map((l) => JSON.parse(l))
+  }
+
+  /** The real etcd cluster's started members (etcdctl member list, from the controller's namespace). */
+  async etcdMembers(): Promise<string[]> {
+    const endpoints = (await readFile(join(this.nodes.shared, 'etcd-endpoints'), 'utf8'))
+      .split('\n')
+      .filter(Boolean)
+    const p = this.nodes.ctl.spawn(
+      ['etcdctl', '--endpoints', endpoints.join(','), '--command-timeout=5s', 'member', 'list'],
+      { env: { ...process.env, ETCDCTL_API: '3' } },
+    )
+    assert.equal(await p.exited, 0, p.output())
+    return p
+      .output()
+      .split('\n')
+      .map((l) => l.split(', '))
+      .filter((f) => f.length >= 5 && f[1] === 'started')
+      .map((f) => f[2] as string)
+      .sort()
   }
 
   async forks(): Promise<string> {
@@ -265,7 +286,7 @@ const TOOL_LINKS = ['crictl', 'ctr', 'kubectl'].filter(
 const paths = (files: WrittenFile[]) => files.map((f) => `${f.path} ${f.mode.toString(8)}`)
 const joinsThroughVip = new RegExp(`^server: https://${VIP.replaceAll('.', '\\.')}:6443$`, 'm')
 
-test('stand-in nodes, first run: one server initialises, the others join through the VIP one at a time, every node reported NotReady then Ready; a re-run changes nothing', async () => {
+test('stand-in nodes, first run: one server initialises, the others join through the stand-in VIP once kube-vip holds it, one at a time, every node reported NotReady then Ready; a re-run changes nothing', async () => {
   await withLab('cl-first', [METAL0, METAL1, METAL2, WORKER0], async (lab) => {
     const { nodes, machines, stateDir } = lab
     const run = await lab.homelab(['cluster', '--ready-timeout', '120'])
@@ -476,7 +497,7 @@ test('stand-in nodes, a new agent in homelab.yaml joins, and nothing else change
   })
 })
 
-test('stand-in nodes, the first server rebuilt: it rejoins through the VIP, no second cluster-init', async () => {
+test('stand-in nodes with real etcd, the first server rebuilt: its old Node (held by the stand-in finalizer) and etcd member gone first, then it rejoins through the VIP, no second cluster-init', async () => {
   await withLab('cl-rebuild', [METAL0, METAL1, METAL2], async (lab) => {
     const { nodes, stateDir } = lab
     await lab.form()
@@ -521,11 +542,11 @@ test('stand-in nodes, the first server rebuilt: it rejoins through the VIP, no s
       Date.parse(requests[gone]?.time as string) / 1000 <= (rejoin?.time ?? 0),
       'k3s started after the 404',
     )
-    assert.deepEqual(JSON.parse(await readFile(join(nodes.shared, 'etcd-members.json'), 'utf8')).sort(), [
-      'metal0',
-      'metal1',
-      'metal2',
-    ])
+    assert.deepEqual(
+      await lab.etcdMembers(),
+      ['metal0', 'metal1', 'metal2'],
+      'a member again, the old one gone',
+    )
     // its new registration was seen NotReady, then Ready
     assert.deepEqual(readiness(run).metal0, [NOT_READY, 'Ready'])
     assert.deepEqual(await lab.snapshots(['metal1', 'metal2']), others)
@@ -561,7 +582,7 @@ test('stand-in nodes, an unreachable node fails with its name and the last step 
   })
 })
 
-test('stand-in nodes, node remove: drains (DaemonSet pods stay), deletes the node, uninstalls k3s; a second run finds it already removed', async () => {
+test("stand-in nodes with real etcd, node remove: drains (DaemonSet pods stay), waits for the Node and its member to go, the uninstall leaves none of the stand-in k3s's processes, mounts or links; a second run finds it already removed; one of two servers is refused", async () => {
   await withLab('cl-remove', [METAL0, METAL1, METAL2], async (lab) => {
     const { nodes, stateDir } = lab
     await lab.form()
@@ -643,10 +664,7 @@ test('stand-in nodes, node remove: drains (DaemonSet pods stay), deletes the nod
       ),
       'the CLI waited for the 404',
     )
-    assert.deepEqual(JSON.parse(await readFile(join(nodes.shared, 'etcd-members.json'), 'utf8')).sort(), [
-      'metal0',
-      'metal1',
-    ])
+    assert.deepEqual(await lab.etcdMembers(), ['metal0', 'metal1'], 'its etcd member was removed')
 
     const again = await lab.homelab(['node', 'remove', 'metal2'], false)
     assert.equal(again.code, 0, again.output)

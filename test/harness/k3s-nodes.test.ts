@@ -162,10 +162,15 @@ systemctl is-active k3s`,
     '/etc/systemd/system/multi-user.target.wants/k3s.service',
     '/etc/rancher/k3s/config.yaml',
     '/usr/local/bin/k3s',
-    '/var/lib/rancher/k3s/server/db/etcd/member/cluster-id',
+    '/var/lib/rancher/k3s/server/db/standin-cluster-id',
   ]) {
     assert.ok(paths.includes(p), `${p} missing from written(): ${paths.join(', ')}`)
   }
+  // Real etcd runs behind the stand-in server, its data where k3s keeps it (member/wal).
+  assert.ok(
+    paths.some((p) => p.startsWith('/var/lib/rancher/k3s/server/db/etcd/member/wal/')),
+    paths.join(', '),
+  )
   assert.ok(!paths.some((p) => p.startsWith('/var/lib/homelab-standin/') || p === '/usr/bin/systemctl'))
   const log = await n1.log('systemctl')
   assert.deepEqual(log, [
@@ -188,14 +193,43 @@ systemctl is-active k3s`,
 
 test('stand-in k3s: an agent with the wrong token fails its systemctl start; the right one joins', async () => {
   const l = labOf()
-  // The join target: something that accepts TCP on n1:6443, as the real API server would.
+  // The join target: HTTPS on n1:6443 answering /cacerts, as k3s's supervisor port does.
+  const key = join(l.dir, 'join.key')
+  const cert = join(l.dir, 'join.crt')
+  await sh('openssl', [
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-subj',
+    '/CN=n1',
+    '-days',
+    '1',
+    '-keyout',
+    key,
+    '-out',
+    cert,
+  ])
   const listener = l
     .node('n1')
     .host.spawn([
       'python3',
       '-u',
       '-c',
-      `import socket;s=socket.create_server(('${N1}',6443));print('listening',flush=True)\nwhile True: s.accept()[0].close()`,
+      [
+        'import http.server, ssl',
+        'class H(http.server.BaseHTTPRequestHandler):',
+        '    def do_GET(self):',
+        '        self.send_response(200); self.end_headers(); self.wfile.write(b"stand-in CA")',
+        '    def log_message(self, *a): pass',
+        `s = http.server.HTTPServer(('${N1}', 6443), H)`,
+        'c = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)',
+        `c.load_cert_chain(${JSON.stringify(cert)}, ${JSON.stringify(key)})`,
+        's.socket = c.wrap_socket(s.socket, server_side=True)',
+        "print('listening', flush=True)",
+        's.serve_forever()',
+      ].join('\n'),
     ])
   await new Promise<void>((resolve) => listener.child.stdout?.once('data', () => resolve()))
   const setup = (token: string) => `set -e

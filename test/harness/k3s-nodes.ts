@@ -380,6 +380,11 @@ export class StandinNodes {
   async start(name: string): Promise<void> {
     const node = this.get(name)
     if (node.sshd !== undefined) throw new Error(`Cannot start stand-in node "${name}": it is running`)
+    // A boot: what systemd knew of running units (the stand-in's pid and ready files) is gone.
+    const state = node.upper(STANDIN_STATE)
+    for (const f of await readdir(state).catch(() => [])) {
+      if (f.endsWith('.pid') || f.endsWith('.ready')) await rm(join(state, f), { force: true })
+    }
     const q = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`
     const mounts = TREES.map(([prefix, tree]) => {
       const opts = `lowerdir=${prefix},upperdir=${join(node.dir, `${tree}-upper`)},workdir=${join(node.dir, `${tree}-work`)}`

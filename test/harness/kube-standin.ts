@@ -17,6 +17,7 @@
  *     [--ready-after-reads N|never] [--crd-established-after-reads N|never] [--workload-ready-after-reads N|never]
  * prints `listening https://IP:PORT` when ready and exits on SIGTERM.
  */
+import { spawnSync } from 'node:child_process'
 import {
   appendFileSync,
   existsSync,
@@ -238,7 +239,7 @@ export async function startKubeStandin(options: KubeStandinOptions): Promise<Kub
   /**
    * A Node is deleted like k3s deletes one (in k3s mode, with --nodes-dir): DELETE answers with the
    * Node terminating, held by k3s's finalizer; the finalizer removes the node's etcd member (the
-   * stand-in members list, shared/etcd-members.json) and its password, and the Node goes only once
+   * real etcd member, via etcdctl) and its password, and the Node goes only once
    * a read has served it terminating, so a client that does not wait for the 404 is caught.
    */
   function deleteNodeLater(existing: Json): Json {
@@ -249,15 +250,20 @@ export async function startKubeStandin(options: KubeStandinOptions): Promise<Kub
     const terminating = store.put(existing)
     const name = terminating.metadata.name as string
     const nodesDir = options.nodesDir as string
-    latch(terminating.metadata.uid, 1, () => {
+    const finalize = () => {
       const current = store.get(nodeRes, undefined, name)
       if (current?.metadata.uid !== terminating.metadata.uid) return
+      // The finalizer's work first; without quorum it fails, and the Node stays terminating.
+      if (!removeEtcdMember(join(nodesDir, '..', 'etcd-endpoints'), name)) {
+        latch(terminating.metadata.uid, 1, finalize)
+        return
+      }
       store.delete(nodeRes, undefined, name)
-      removeEtcdMember(join(nodesDir, '..', 'etcd-members.json'), name)
       // k3s deletes a node's password secret with its Node: the machine may register anew.
       rmSync(join(nodesDir, `${name}.json`), { force: true })
       seen.delete(join(nodesDir, `${name}.json`))
-    })
+    }
+    latch(terminating.metadata.uid, 1, finalize)
     return terminating
   }
 
@@ -803,17 +809,37 @@ function readyCondition(ready: boolean): Json {
 /** The finalizer the stand-in puts on a deleted Node (k3s's own removes the etcd member). */
 export const NODE_FINALIZER = 'standin.homelab.dev/etcd-member'
 
-/** Drops `name` from the stand-in etcd members list (a JSON array of names), if it is there. */
-function removeEtcdMember(path: string, name: string): void {
-  let members: string[]
+/**
+ * k3s's finalizer on a deleted server's Node: the node's etcd member removed, with real etcdctl,
+ * through the members' client URLs (shared/etcd-endpoints, written by the stand-in k3s). False
+ * when it could not be removed (no quorum): the Node then stays terminating, as it does with k3s.
+ */
+function removeEtcdMember(endpointsFile: string, name: string): boolean {
+  let endpoints: string[]
   try {
-    members = JSON.parse(readFileSync(path, 'utf8')) as string[]
+    endpoints = readFileSync(endpointsFile, 'utf8').split('\n').filter(Boolean)
   } catch {
-    return
+    return true // no etcd: an agent, or no server ever started
   }
-  if (!members.includes(name)) return
-  writeFileSync(`${path}.tmp`, `${JSON.stringify(members.filter((m) => m !== name))}\n`)
-  renameSync(`${path}.tmp`, path)
+  const etcdctl = (...args: string[]) =>
+    spawnSync('etcdctl', ['--endpoints', endpoints.join(','), '--command-timeout=5s', ...args], {
+      encoding: 'utf8',
+      env: { ...process.env, ETCDCTL_API: '3' },
+      timeout: 15_000,
+    })
+  const listed = etcdctl('member', 'list')
+  if (listed.status !== 0) return false
+  // "ID, status, name, peer URLs, client URLs, is learner"
+  const fields = listed.stdout
+    .split('\n')
+    .map((l) => l.split(', '))
+    .find((f) => f[2] === name)
+  if (fields === undefined) return true
+  if (etcdctl('member', 'remove', fields[0] as string).status !== 0) return false
+  const left = endpoints.filter((e) => e !== fields[4])
+  writeFileSync(`${endpointsFile}.tmp`, `${left.join('\n')}\n`)
+  renameSync(`${endpointsFile}.tmp`, endpointsFile)
+  return true
 }
 
 export function parseReads(text: string): number {
