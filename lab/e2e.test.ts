@@ -3,7 +3,9 @@
  * `homelab metal` wakes the machine (Wake-on-LAN -> the lab's power daemon -> QEMU with
  * OVMF and iPXE), serves it through the router's DHCP (proxy mode), boot.ipxe, kernel and
  * initrd over HTTP and its kickstart, follows it to SSH ready, and records its host key;
- * then we log in with the lab's key and `homelab lab down` removes everything.
+ * then we log in with the lab's key, see the test OS's boot entry first in the machine's UEFI
+ * variables, reboot it (the same QEMU restarts, with the same disk and vars) and see it boot from
+ * its disk; `homelab lab down` removes everything.
  * A unique prefix, interface, subnet (10.88.0.0/24) and state folder keep it apart from a
  * developer's lab. Needs root and the lab's packages (see docs/lab.md).
  *
@@ -18,6 +20,7 @@ import { join } from 'node:path'
 import { test } from 'node:test'
 import { promisify } from 'node:util'
 import { Client } from 'ssh2'
+import { poll } from '../lib/poll/index.ts'
 import { homelab } from '../test/harness/homelab-cli.ts'
 import { labPaths } from './state.ts'
 
@@ -77,7 +80,7 @@ function sshRun(host: string, privateKey: string, command: string): Promise<stri
   })
 }
 
-test('lab up + homelab metal installs a lab machine to SSH ready; lab down removes the lab', async () => {
+test('lab up + homelab metal installs a lab machine to SSH ready, which reboots from its disk in the same QEMU; lab down removes the lab', async () => {
   const id = randomBytes(3).toString('hex')
   const prefix = `hlt-e2e${id}`
   const iface = `hlte${id}`
@@ -150,6 +153,30 @@ gitops: { seed: { url: "https://example.com/homelab" }, domain: lab.home.arpa }
       'cat /etc/os-release',
     )
     assert.match(osRelease, /homelab TEST OS \(not Fedora\)/)
+
+    // The test OS installed itself: its entry is first in BootOrder of the machine's own UEFI vars.
+    const key = await readFile(paths.privateKey, 'utf8')
+    const entries = await sshRun('10.88.0.10', key, 'efibootmgr')
+    const first = /^BootOrder: (\w{4})/m.exec(entries)?.[1]
+    assert.match(entries, new RegExp(`^Boot${first}\\* homelab TEST OS \\(installed\\)`, 'm'), entries)
+
+    // A guest reboot restarts the machine in the same QEMU (same disk, same vars): it boots from disk.
+    const vmJson = join(paths.vmsDir, 'e2e0', 'vm.json')
+    const before = JSON.parse(await readFile(vmJson, 'utf8')) as { pid: number; state: string }
+    await sshRun('10.88.0.10', key, '( sleep 1; reboot ) </dev/null >/dev/null 2>&1 &')
+    const fromDisk = await poll(
+      async () =>
+        /booted from disk \(installed\), SSH ready on 10\.88\.0\.10:22 \(host e2e0\)/.test(
+          await readFile(join(paths.vmsDir, 'e2e0', 'console.log'), 'utf8'),
+        )
+          ? true
+          : undefined,
+      { what: 'e2e0 to boot from its disk', intervalMs: 500, timeoutMs: 180_000 },
+    )
+    assert.equal(fromDisk, true)
+    assert.equal((await sshRun('10.88.0.10', key, 'efibootmgr')).match(/^BootCurrent: (\w{4})$/m)?.[1], first)
+    const after = JSON.parse(await readFile(vmJson, 'utf8')) as { pid: number; state: string }
+    assert.deepEqual([after.state, after.pid], ['on', before.pid])
   } finally {
     const down = await homelab(['lab', 'down', '-c', file, '--prefix', prefix])
     await rm(dir, { recursive: true, force: true })
