@@ -407,14 +407,20 @@ async function _vault(
       `Cannot initialise Vault: after ${Math.round(timeoutMs / 1000)} s, Vault does not answer at vault/vault:8200 (${(error.lastSeen as Pending[]).map((p) => p.lastSeen).join(', ')}): check the Application vault (homelab status), then run \`homelab bootstrap\` again`,
     )
   })
-  await bootstrapVault({
+  const sso = await bootstrapVault({
     api: run.api,
     stateDir: vault.stateDir,
     settings,
     transport,
     events: (e) => run.step('vault', 'running', e.detail),
   })
-  run.step('vault', 'done', 'initialised, unsealed, login through Dex configured')
+  run.step(
+    'vault',
+    'done',
+    sso
+      ? 'initialised, unsealed, login through Dex configured'
+      : 'initialised, unsealed; login through Dex not configured yet: run `homelab bootstrap` again once Dex answers',
+  )
 }
 
 /** 6. the root app: Gitea once it serves the repo, else the seed. */

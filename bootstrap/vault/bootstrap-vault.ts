@@ -6,7 +6,7 @@
 import type { KubeClient, KubeObject } from '../../lib/kube/index.ts'
 import { readSecret } from '../secrets/secrets.ts'
 import type { ClusterSettings } from '../settings.ts'
-import { serviceProxyTransport, type VaultTransport, vaultClient } from './api.ts'
+import { serviceProxyTransport, VaultApiError, type VaultTransport, vaultClient } from './api.ts'
 import { configureVaultOidc } from './oidc.ts'
 import { ensureUnsealed, keysFile, readKeys, type VaultEvent } from './unseal.ts'
 
@@ -32,22 +32,38 @@ async function selfSignedCa(api: KubeClient, settings: ClusterSettings): Promise
   return pem === undefined ? undefined : Buffer.from(pem, 'base64').toString('utf8')
 }
 
-/** Initialises, unseals and configures Vault; assumes it answers (the caller waited). */
-export async function bootstrapVault(options: BootstrapVaultOptions): Promise<void> {
+/**
+ * Initialises, unseals and configures Vault; assumes it answers (the caller waited). Returns false
+ * when Vault refused the OIDC config (it checks the discovery URL when it is written, so Dex must
+ * already answer at https://dex.<domain> from inside the cluster): Vault is unsealed and usable with
+ * its root token, and the next `homelab bootstrap` writes the config again.
+ */
+export async function bootstrapVault(options: BootstrapVaultOptions): Promise<boolean> {
   const vault = vaultClient(options.transport ?? serviceProxyTransport(options.api))
   const emit = options.events ?? (() => {})
   await ensureUnsealed({ vault, stateDir: options.stateDir, init: true, events: emit })
   const keys = await readKeys(keysFile(options.stateDir))
   if (keys === undefined) throw new Error(`Cannot configure Vault: ${keysFile(options.stateDir)} is missing`)
   const caPem = await selfSignedCa(options.api, options.settings)
-  const done = await configureVaultOidc(vault, keys.root_token, {
-    domain: options.settings.domain,
-    clientId: 'vault',
-    clientSecret: await readSecret(options.api, 'oidc-vault'),
-    adminEmail: adminEmail(options.settings.domain),
-    ...(caPem === undefined ? {} : { caPem }),
-  })
-  emit({ type: 'vault', step: 'oidc', detail: done.join(', ') })
+  try {
+    const done = await configureVaultOidc(vault, keys.root_token, {
+      domain: options.settings.domain,
+      clientId: 'vault',
+      clientSecret: await readSecret(options.api, 'oidc-vault'),
+      adminEmail: adminEmail(options.settings.domain),
+      ...(caPem === undefined ? {} : { caPem }),
+    })
+    emit({ type: 'vault', step: 'oidc', detail: done.join(', ') })
+    return true
+  } catch (error) {
+    if (!(error instanceof VaultApiError)) throw error
+    emit({
+      type: 'vault',
+      step: 'oidc',
+      detail: `login through Dex not configured yet (${error.message}): once https://dex.${options.settings.domain} answers inside the cluster, run \`homelab bootstrap\` again`,
+    })
+    return false
+  }
 }
 
 /** Undefined when Vault answers its seal status, else what was seen (for the wait). */

@@ -12,7 +12,10 @@ import { createKubeClient } from '../../lib/kube/client.ts'
 import { loadKubeconfig, rewriteKubeconfigServer } from '../../lib/kube/kubeconfig.ts'
 import { startKubeStandin } from '../../test/harness/kube-standin.ts'
 import { startVaultStandin, type VaultStandin } from '../../test/harness/vault-standin.ts'
+import { ensureSecrets } from '../secrets/secrets.ts'
+import type { ClusterSettings } from '../settings.ts'
 import { httpTransport, serviceProxyTransport, vaultClient } from './api.ts'
+import { bootstrapVault } from './bootstrap-vault.ts'
 import { configureVaultOidc, vaultRedirectUris } from './oidc.ts'
 import { ensureUnsealed, keysFile, readKeys, type VaultEvent } from './unseal.ts'
 
@@ -176,6 +179,36 @@ test('serviceProxyTransport() reaches Vault at /api/v1/namespaces/vault/services
     standin.setServiceProxy('vault', 'vault:8200', vault.proxyHandler())
     const status = await client.sealStatus()
     assert.deepEqual([status.initialized, status.sealed], [false, true])
+  } finally {
+    await vault.close()
+    await standin.close()
+    await rm(labDir, { recursive: true, force: true })
+  }
+})
+
+test('bootstrapVault() leaves Vault unsealed and says to run bootstrap again when Vault refuses the OIDC config (stand-in Vault: discovery not reachable)', async () => {
+  const labDir = await mkdtemp(join(dir, 'kube-'))
+  const standin = await startKubeStandin({ dir: join(labDir, 'api') })
+  const vault = await startVaultStandin({ discoveryError: 'error checking oidc discovery URL' })
+  try {
+    await writeFile(join(labDir, 'kubeconfig'), rewriteKubeconfigServer(standin.kubeconfig, standin.url))
+    const api = createKubeClient(await loadKubeconfig(join(labDir, 'kubeconfig')))
+    await ensureSecrets(api)
+    const events: VaultEvent[] = []
+    const settings = { domain: 'lab.home.arpa', clusterIssuer: 'homelab-selfsigned' } as ClusterSettings
+    const ok = await bootstrapVault({
+      api,
+      stateDir: join(labDir, 'state'),
+      settings,
+      transport: httpTransport(vault.url),
+      events: (e) => events.push(e),
+    })
+    assert.equal(ok, false)
+    assert.equal(vault.state().sealed, false)
+    assert.match(
+      events.at(-1)?.detail ?? '',
+      /login through Dex not configured yet \(.*error checking oidc discovery URL\): once https:\/\/dex\.lab\.home\.arpa answers inside the cluster, run `homelab bootstrap` again/,
+    )
   } finally {
     await vault.close()
     await standin.close()

@@ -40,7 +40,15 @@ export interface VaultStandin {
 
 const MAX_BODY = 64 * 1024
 
-export async function startVaultStandin(): Promise<VaultStandin> {
+export interface VaultStandinOptions {
+  /**
+   * Refuse `auth/oidc/config` writes with this error (400), as Vault does when it cannot fetch the
+   * discovery document (Dex not answering yet). @default accepted
+   */
+  readonly discoveryError?: string
+}
+
+export async function startVaultStandin(options: VaultStandinOptions = {}): Promise<VaultStandin> {
   let initialized = false
   let sealed = true
   let t = 0
@@ -126,6 +134,8 @@ export async function startVaultStandin(): Promise<VaultStandin> {
     const known =
       (/^auth\/oidc\/(config|role\/[a-z0-9-]+)$/.test(path) && authMounts.has('oidc/')) ||
       /^sys\/policies\/acl\/[a-z0-9-]+$/.test(path)
+    if (known && write && path === 'auth/oidc/config' && options.discoveryError !== undefined)
+      return err(400, options.discoveryError)
     if (known && write) {
       written.set(path, body)
       return { status: 204, body: undefined }
