@@ -168,6 +168,12 @@ interface _Context {
   readonly onReport: HttpOptions['onReport']
   readonly pool: BufferPool
   readonly growAfter: number
+  /**
+   * What each connection's socket accepted in its earlier responses (keep-alive): the bytes of the
+   * ones before the last, and the last one's counter (read when the next request comes, since its
+   * final writes complete after sendRange returned).
+   */
+  readonly accepted: WeakMap<object, { readonly prior: number; readonly last: { readonly bytes: number } }>
   readonly maxPathLength: number
   readonly maxReportBytes: number
   readonly maxLogBytes: number
@@ -251,6 +257,26 @@ function _writeFileHead(
   return { start, end }
 }
 
+/**
+ * sendRange() with what the connection proved: one that already took growAfter bytes (the kernel,
+ * then the initrd, on one keep-alive connection) starts its next file with big buffers.
+ */
+async function _send(
+  ctx: _Context,
+  res: ServerResponse,
+  file: ServedFile,
+  range: { start: number; end: number },
+  sent: { bytes: number; onSent?: () => void },
+): Promise<void> {
+  const socket = res.socket
+  const earlier = socket === null ? undefined : ctx.accepted.get(socket)
+  const before = earlier === undefined ? 0 : earlier.prior + earlier.last.bytes
+  if (socket !== null) ctx.accepted.set(socket, { prior: before, last: sent })
+  await sendRange(res, file, range.start, range.end, ctx.pool, sent, {
+    growAfter: Math.max(0, ctx.growAfter - before),
+  })
+}
+
 async function _serveFile(
   ctx: _Context,
   req: IncomingMessage,
@@ -295,7 +321,7 @@ async function _serveFile(
       })
     }
     try {
-      await sendRange(res, file, range.start, range.end, ctx.pool, sent, { growAfter: ctx.growAfter })
+      await _send(ctx, res, file, range, sent)
     } catch (cause) {
       if (cause instanceof DownloadAborted) return
       _warn(ctx, `Cannot serve file: sending "${path}" to ${who} failed: ${(cause as Error).message}`)
@@ -415,6 +441,7 @@ export async function serveHttp(options: HttpOptions): Promise<HttpServer> {
       maxBig: Math.floor((options.bufferBudget ?? DEFAULT_BUFFER_BUDGET) / chunkSize),
     }),
     growAfter: options.growAfter ?? DEFAULT_GROW_AFTER,
+    accepted: new WeakMap(),
     maxPathLength: options.maxPathLength ?? DEFAULT_MAX_PATH_LENGTH,
     maxReportBytes: options.maxReportBytes ?? DEFAULT_MAX_REPORT_BYTES,
     maxLogBytes: options.maxLogBytes ?? DEFAULT_MAX_LOG_BYTES,
