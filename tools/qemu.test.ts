@@ -11,6 +11,8 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { test } from 'node:test'
 import { buildTestOs, DEFAULT_CACHE_DIR } from '../lab/testos/build.ts'
+import { fetchTestOsPackages, withCacheLock } from '../lab/testos/fetch.ts'
+import { PACKAGE_FILES } from '../lab/testos/packages.ts'
 import { sh, TestNet, waitFor } from './netns.ts'
 import { QEMU_FILES, qemuArgs, startVm, type Vm, type VmOptions } from './qemu.ts'
 
@@ -134,7 +136,12 @@ async function netboot(
     const tftp = join(dir, 'tftp')
     await mkdir(join(tftp, 'grub'), { recursive: true })
     await copyFile(join(os.treeDir, 'EFI/BOOT/BOOTX64.EFI'), join(tftp, 'BOOTX64.EFI'))
-    await copyFile(join(os.treeDir, 'EFI/BOOT/grubx64.efi'), join(tftp, 'grubx64.efi'))
+    // Debian's signed netboot GRUB (prefix /grub, so grub/grub.cfg): the chain Secure Boot accepts.
+    const fetched = await withCacheLock(DEFAULT_CACHE_DIR, () =>
+      fetchTestOsPackages({ cacheDir: DEFAULT_CACHE_DIR }),
+    )
+    const grub = join(fetched.packages[PACKAGE_FILES.grub.pkg]?.root ?? '', PACKAGE_FILES.grub.path)
+    await copyFile(grub, join(tftp, 'grubx64.efi'))
     await copyFile(os.kernelPath, join(tftp, 'vmlinuz'))
     await copyFile(os.initrdPath, join(tftp, 'initrd.img'))
     await writeFile(
