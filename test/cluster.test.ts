@@ -720,5 +720,14 @@ test('stand-in nodes, a k3s version change restarts the servers one at a time, e
       const log = await lab.nodes.node(m).log('systemctl')
       assert.ok(log.includes('restart --no-block k3s'), `${m}: ${log.join(' | ')}`)
     }
+    // ... and once etcd (real, behind the stand-in servers) answered a quorum read again.
+    const restartedAt = async (m: string) =>
+      ((await lab.nodes.node(m).k3sInvocations()).at(-1)?.time ?? 0) * 1000
+    const [metal0At, metal1At] = [await restartedAt('metal0'), await restartedAt('metal1')]
+    const healthy = (await lab.requests()).filter((r) => r.path === '/readyz/etcd' && r.status === 200)
+    assert.ok(
+      healthy.some((r) => Date.parse(r.time) > metal0At && Date.parse(r.time) < metal1At),
+      'etcd was checked healthy between the two restarts',
+    )
   })
 })

@@ -39,7 +39,7 @@ import {
   tokenPath,
   writeToken,
 } from './token.ts'
-import { boundedSession, runBounded, waitForCacerts, waitNodeGone } from './wait.ts'
+import { boundedSession, runBounded, waitEtcdHealthy, waitForCacerts, waitNodeGone } from './wait.ts'
 
 /** 1. Connect and probe, in parallel; host keys are pinned (first contact is recorded). */
 export async function _connectAndProbe(cluster: ClusterRun): Promise<void> {
@@ -236,6 +236,17 @@ export async function _converge(
         `Cannot go on with the other servers: ${name} is not Ready after its change (see above); the servers after it were left as they were`,
       )
     }
+    // And etcd has quorum again, with this server's member back, before the next one restarts.
+    await waitEtcdHealthy(api, {
+      timeoutMs,
+      ...(options.readyPollMs === undefined ? {} : { pollMs: options.readyPollMs }),
+    }).catch((error: unknown) => {
+      run.lastStep = 'ready'
+      cluster.fail(run, error)
+      throw new ClusterError(
+        `Cannot go on with the other servers: etcd is not healthy after ${run.machine.name}'s change (see above); the servers after it were left as they were`,
+      )
+    })
     confirmed.add(run.machine.name)
   }
   const servers = (list: PlannedNode[]) => list.filter((n) => n.machine.role === 'server')

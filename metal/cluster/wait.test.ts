@@ -2,7 +2,15 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { manualClock } from '../../lib/poll/index.ts'
 import type { RunResult, SshSession } from '../../lib/ssh/index.ts'
-import { boundedSession, runBounded, startUnit, WaitTimeoutError, waitForCacerts, within } from './wait.ts'
+import {
+  boundedSession,
+  runBounded,
+  startUnit,
+  WaitTimeoutError,
+  waitEtcdHealthy,
+  waitForCacerts,
+  within,
+} from './wait.ts'
 
 /** A session whose run() answers from `answer`, recording every script. */
 function fakeSession(answer: (script: string) => RunResult | Promise<RunResult>) {
@@ -127,5 +135,30 @@ test('boundedSession(): a file write the node never answers rejects at its deadl
   await assert.rejects(
     bounded.upload('/tmp/k3s', '/usr/local/bin/k3s'),
     /Cannot upload \/usr\/local\/bin\/k3s to 10\.0\.0\.10: not done within 0\.005 s/,
+  )
+})
+
+test('waitEtcdHealthy(): waits while /readyz/etcd fails, done at the first 200; at the deadline names the last answer (manual clock)', async () => {
+  const answers = [new Error('GET /readyz/etcd: 500 [-]etcd failed'), undefined]
+  const paths: string[] = []
+  const api = {
+    request: async <T>(_method: string, path: string): Promise<T> => {
+      paths.push(path)
+      const next = answers.shift()
+      if (next instanceof Error) throw next
+      return 'ok' as T
+    },
+  }
+  const time = manualClock()
+  await waitEtcdHealthy(api, { clock: time.clock, pollMs: 1000 })
+  assert.deepEqual(paths, ['/readyz/etcd', '/readyz/etcd'])
+  const failing = {
+    request: async <T>(): Promise<T> => {
+      throw new Error('GET /readyz/etcd: 500 [-]etcd failed')
+    },
+  }
+  await assert.rejects(
+    waitEtcdHealthy(failing, { clock: manualClock().clock, timeoutMs: 10_000, pollMs: 1000 }),
+    /^WaitTimeoutError: etcd was not healthy within 10 s \(GET \/readyz\/etcd: GET \/readyz\/etcd: 500 \[-\]etcd failed\)/,
   )
 })

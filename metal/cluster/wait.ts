@@ -298,3 +298,41 @@ export function boundedSession(session: SshSession, uploadMs: number = WAIT_DEFA
     close: () => session.close(),
   }
 }
+
+/**
+ * Polls the API server's etcd readiness check (`GET /readyz/etcd`, a kube-apiserver health check)
+ * until it answers 200: the etcd cluster behind the API has quorum again. Rejects at the deadline
+ * with the last answer.
+ */
+export async function waitEtcdHealthy(
+  api: { request<T>(method: string, path: string, options?: { timeoutMs?: number }): Promise<T> },
+  options: { readonly timeoutMs?: number; readonly pollMs?: number; readonly clock?: Clock } = {},
+): Promise<void> {
+  const timeoutMs = options.timeoutMs ?? WAIT_DEFAULTS.startMs
+  let last = 'not asked yet'
+  try {
+    await poll(
+      async () => {
+        try {
+          await api.request('GET', '/readyz/etcd', { timeoutMs: 10_000 })
+          return true
+        } catch (error) {
+          last = error instanceof Error ? error.message : String(error)
+          return undefined
+        }
+      },
+      {
+        what: 'etcd to be healthy',
+        intervalMs: options.pollMs ?? WAIT_DEFAULTS.startPollMs,
+        timeoutMs,
+        clock: options.clock ?? REAL_CLOCK,
+      },
+    )
+  } catch (error) {
+    if (!(error instanceof PollTimeoutError)) throw error
+    throw new WaitTimeoutError(
+      `etcd was not healthy within ${Math.round(timeoutMs / 1000)} s (GET /readyz/etcd: ${last}); check the servers: journalctl -u k3s -e`,
+      last,
+    )
+  }
+}

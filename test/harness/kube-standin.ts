@@ -683,7 +683,12 @@ export async function startKubeStandin(options: KubeStandinOptions): Promise<Kub
         const segments = url.pathname.split('/').filter(Boolean).map(decodeURIComponent)
         if (segments[0] === 'standin') {
           out = control(method, segments, Buffer.concat(chunks).toString('utf8').trim())
-        } else if (['/healthz', '/readyz', '/livez'].includes(url.pathname)) {
+        } else if (url.pathname === '/readyz/etcd' && options.nodesDir) {
+          // kube-apiserver's etcd check: here, a linearizable read of the real etcd (quorum needed).
+          if (!etcdHealthy(join(options.nodesDir, '..', 'etcd-endpoints')))
+            throw status(500, 'InternalError', '[-]etcd failed: reason withheld')
+          out = 'ok'
+        } else if (['/healthz', '/readyz', '/livez', '/readyz/etcd'].includes(url.pathname)) {
           out = 'ok'
         } else if (url.pathname === '/version') {
           out = { major: '1', minor: '33', gitVersion: KUBELET_VERSION, platform: 'linux/amd64' }
@@ -808,6 +813,22 @@ function readyCondition(ready: boolean): Json {
 /** A latch count: a whole number, or `never` (Infinity). */
 /** The finalizer the stand-in puts on a deleted Node (k3s's own removes the etcd member). */
 export const NODE_FINALIZER = 'standin.homelab.dev/etcd-member'
+
+/** A linearizable read through the real etcd members (shared/etcd-endpoints) answers: quorum. */
+function etcdHealthy(endpointsFile: string): boolean {
+  let endpoints: string[]
+  try {
+    endpoints = readFileSync(endpointsFile, 'utf8').split('\n').filter(Boolean)
+  } catch {
+    return true // no etcd behind this stand-in
+  }
+  return (
+    spawnSync('etcdctl', ['--endpoints', endpoints.join(','), '--command-timeout=5s', 'get', 'health'], {
+      env: { ...process.env, ETCDCTL_API: '3' },
+      timeout: 15_000,
+    }).status === 0
+  )
+}
 
 /**
  * k3s's finalizer on a deleted server's Node: the node's etcd member removed, with real etcdctl,
