@@ -83,7 +83,7 @@ test('homelab discover sees QEMU machines PXE-booting (OVMF UEFI, SeaBIOS) and -
     assert.equal(await discover.exited, 0, discover.output())
     const edited = events(discover.output()).find((e) => e.type === 'config.edited')
     // Added in the order first heard (SeaBIOS usually asks first): compare without the order.
-    const added = (edited?.machines as { name: string; mac: string; ip: string; role: string }[]).map(
+    const added = ((edited?.machines ?? []) as { name: string; mac: string; ip: string; role: string }[]).map(
       (m) => `${m.name} ${m.mac} ${m.ip} ${m.role}`,
     )
     assert.deepEqual(added.map((a) => a.split(' ')[1]).sort(), [UEFI_MAC, BIOS_MAC].sort())
