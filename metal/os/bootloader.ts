@@ -30,7 +30,8 @@ export interface GrubConfigPath {
  * Which GRUB reads which config path, and how it loads kernel and initrd. Fedora's GRUB (the
  * DVD's EFI/BOOT/grubx64.efi, built like gcdx64.efi) reads grub.cfg beside itself (`uefi/`, or the
  * TFTP root) and has the `http` module. Debian's signed netboot GRUB (grubnetx64.efi, prefix
- * /grub) reads `grub/grub.cfg`; it stays on TFTP until its http module is proven (lab/).
+ * /grub) reads `grub/grub.cfg`; it has no `http` module (bookworm's 2.06-13+deb12u2, tried in the lab:
+ * it looks for http.mod over TFTP and stops with "disk `http,…' not found"), so that path uses TFTP.
  *
  * The transport is chosen here, never by GRUB at boot: `test -e` on a network device is always
  * false (GRUB's net filesystem lists no directory), so it cannot tell whether HTTP works.
@@ -71,11 +72,10 @@ export function grubTree(server: string, transport: GrubTransport): string {
 }
 
 /**
- * The GRUB config for one transport: kernel and initrd loaded from it unconditionally. Without a
- * transport, TFTP (every GRUB build has it); serve configs with renderBootConfigs(), which takes
- * each path's transport from GRUB_CONFIGS.
+ * The GRUB config for one transport: kernel and initrd loaded from it unconditionally. The server
+ * serves configs with renderBootConfigs(), which takes each path's transport from GRUB_CONFIGS.
  */
-export function renderGrubConfig(ctx: BootloaderContext, transport: GrubTransport = 'tftp'): string {
+export function renderGrubConfig(ctx: BootloaderContext, transport: GrubTransport): string {
   const tree = grubTree(ctx.server, transport)
   return [
     `# homelab: GRUB config for netbooting machines (kernel and initrd over ${transport}); rendered, do not edit`,

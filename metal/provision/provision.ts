@@ -2,7 +2,7 @@ import type { Derived } from '../../core/config/checks.ts'
 import type { Config, Machine } from '../../core/config/schema.ts'
 import { IsoImage } from '../../lib/iso9660/index.ts'
 import { connectSsh, probeHostKey } from '../../lib/ssh/index.ts'
-import { GRUB_CONFIG_PATHS, renderGrubConfig, renderIpxeScript, TREE } from '../os/bootloader.ts'
+import { renderBootConfigs, TREE } from '../os/bootloader.ts'
 import { kickstartPath, renderKickstart } from '../os/kickstart.ts'
 import { readPrivateKey, readPublicKey } from '../os/ssh-keys.ts'
 import type { BootEvent } from '../pxe/events.ts'
@@ -270,8 +270,7 @@ async function _serve(
       server: http,
       ...(options.kernelArgs === undefined ? {} : { kernelArgs: options.kernelArgs }),
     }
-    for (const path of GRUB_CONFIG_PATHS) generated.set(path, renderGrubConfig(bootCtx))
-    generated.set('boot.ipxe', renderIpxeScript(bootCtx))
+    for (const [path, text] of renderBootConfigs(bootCtx)) generated.set(path, text)
     // Full mode leases each machine its configured address: where it asks from is known. Proxy mode
     // learns it from the machine's DHCP request (docs/metal-pxe.md#kickstarts).
     const full = config.network.dhcp.mode === 'full'
