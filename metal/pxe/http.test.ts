@@ -14,6 +14,7 @@ import {
   decodeTarget,
   type HttpServer,
   type InstallReport,
+  isGrub,
   parseRangeHeader,
   RequestError,
   serveHttp,
@@ -793,4 +794,53 @@ test('decodeTarget() decodes percent-escapes exactly once and splits the query',
       target,
     )
   }
+})
+
+/**
+ * Opens a connection as `userAgent`, asks for /big.img, reads until `want` bytes came, then sends
+ * its FIN as GRUB does when it has what it needs; resolves with how the connection ended.
+ */
+function fetchThenClose(port: number, userAgent: string, want: number): Promise<'reset' | 'closed'> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: '127.0.0.1', port, allowHalfOpen: true })
+    let received = 0
+    let finSent = false
+    socket.on('data', (c: Buffer) => {
+      received += c.length
+      if (received >= want && !finSent) {
+        finSent = true
+        socket.end()
+      }
+    })
+    socket.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code === 'ECONNRESET') resolve('reset')
+      else reject(error)
+    })
+    socket.on('end', () => socket.destroy())
+    socket.on('close', (hadError) => {
+      if (!hadError) resolve('closed')
+    })
+    socket.write(`GET /big.img HTTP/1.1\r\nHost: t\r\nUser-Agent: ${userAgent}\r\n\r\n`)
+  })
+}
+
+test("serveHttp() resets GRUB's connections once GRUB closes them (its next boot reuses the same ports), and closes others cleanly", async () => {
+  // GRUB numbers its TCP source ports from 21550 on every boot and answers nothing once it has
+  // sent its FIN: a server socket left in LAST_ACK would refuse the next boot's SYN on that port.
+  const { source } = countingSource(4 * 1024 * 1024)
+  const server = await serveHttp({ host: '127.0.0.1', port: 0, files: source, events: () => undefined })
+  try {
+    assert.equal(await notHung(fetchThenClose(server.port, 'GRUB 2.06', 64 * 1024), 'GRUB'), 'reset')
+    // Anyone else half-closing is served the rest and closed with a FIN, never reset.
+    assert.equal(await notHung(fetchThenClose(server.port, 'curl/8.1.2', 64 * 1024), 'curl'), 'closed')
+  } finally {
+    await server.close()
+  }
+})
+
+test('isGrub() knows GRUB by its User-Agent, and nothing else', () => {
+  assert.equal(isGrub('GRUB 2.06'), true)
+  assert.equal(isGrub('GRUB 2.12~rc1'), true)
+  for (const other of [undefined, '', 'curl/8.1.2', 'iPXE/1.21.1', 'grubby', 'xGRUB 2.06'])
+    assert.equal(isGrub(other), false, String(other))
 })

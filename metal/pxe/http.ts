@@ -21,7 +21,7 @@
  */
 
 import { createServer, type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import type { AddressInfo, Socket } from 'node:net'
 import { type Clock, type ClockTimer, systemClock } from './clock.ts'
 import type { BootEventSink } from './events.ts'
 import type { FileSource, Requester, ServedFile } from './files.ts'
@@ -425,6 +425,29 @@ function _listen(server: ReturnType<typeof createServer>, host: string, port: nu
  * Starts the HTTP service. Resolves once listening; rejects when the address cannot be bound
  * (port 80 needs root or CAP_NET_BIND_SERVICE).
  */
+/** GRUB's HTTP client names itself `GRUB <version>` (grub-core/net/http.c: PACKAGE_STRING). */
+export function isGrub(userAgent: string | undefined): boolean {
+  return userAgent !== undefined && /^GRUB\b/.test(userAgent)
+}
+
+const _resetting = new WeakSet<Socket>()
+
+/**
+ * GRUB's TCP (grub-core/net/tcp.c) numbers its source ports from 21550 on every boot, starts its
+ * sequence numbers at its uptime in ms, and forgets a connection once it has sent its FIN (it
+ * answers nothing after). A server socket left in LAST_ACK or FIN_WAIT for that address and port
+ * makes the next boot's SYN on the same port fail: a machine netbooting again within minutes (a
+ * reinstall right after an install) stops after the kernel, never fetching the initrd. So when
+ * GRUB closes a connection, it is reset at once: no state is left for that port.
+ */
+function resetOnPeerClose(socket: Socket): void {
+  if (_resetting.has(socket)) return
+  _resetting.add(socket)
+  socket.once('end', () => {
+    if (!socket.destroyed) socket.resetAndDestroy()
+  })
+}
+
 export async function serveHttp(options: HttpOptions): Promise<HttpServer> {
   const host = options.host ?? DEFAULT_HTTP_HOST
   const port = options.port ?? DEFAULT_HTTP_PORT
@@ -450,6 +473,7 @@ export async function serveHttp(options: HttpOptions): Promise<HttpServer> {
   }
   const running = new Set<Promise<void>>()
   const server = createServer((req, res) => {
+    if (isGrub(req.headers['user-agent'])) resetOnPeerClose(req.socket)
     const job = _handle(ctx, req, res)
       .catch((cause: unknown) => {
         _warn(ctx, `Cannot serve file: unexpected failure for ${req.url}: ${(cause as Error).message}`)
