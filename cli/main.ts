@@ -3,6 +3,7 @@
  * Only this file sets the exit code: 0 ok, 1 failed, 2 usage, 130 stopped by a signal.
  */
 import { readFileSync } from 'node:fs'
+import { Socket } from 'node:net'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
@@ -180,12 +181,26 @@ for (const stream of [process.stdout, process.stderr]) {
   })
 }
 process.exitCode = await main(process.argv.slice(2))
+/** The peers of sockets still open (stdio pipes aside), to name which connection was left open. */
+function openSocketPeers(): string[] {
+  const handles = (process as unknown as { _getActiveHandles?: () => unknown[] })._getActiveHandles?.() ?? []
+  const peers: string[] = []
+  for (const h of handles) {
+    if (!(h instanceof Socket) || h.remoteAddress === undefined) continue
+    peers.push(`a socket to ${h.remoteAddress}:${h.remotePort}`)
+  }
+  return peers
+}
+
 // The command is over, so the process should end now. If a socket, timer or child process that a
 // library left open still holds it after a grace period (for closes under way), that is a bug:
 // name what is open and fail, never exit quietly over it. The timer is unref'd: it keeps nothing alive.
 const LEAK_GRACE_MS = 5000
 setTimeout(() => {
-  const open = process.getActiveResourcesInfo().filter((r) => r !== 'TTYWrap')
+  const open = process
+    .getActiveResourcesInfo()
+    .filter((r) => r !== 'TTYWrap')
+    .concat(openSocketPeers())
   process.stderr.write(
     `homelab: internal error: the command finished but left ${open.join(', ') || 'handles'} open (a bug: please report it with HOMELAB_DEBUG=1 output)\n`,
   )
