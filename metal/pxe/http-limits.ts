@@ -53,6 +53,12 @@ export function touch(socket: Socket | null | undefined): void {
 export interface ConnectionCounts {
   readonly total: number
   byClient(ip: string): number
+  /**
+   * Destroys every open connection. Node's closeAllConnections() misses some: connections idle
+   * after a completed response to a client that vanished (GRUB, once the kernel it loaded runs)
+   * were seen left open after close(), holding the process.
+   */
+  destroyAll(): void
 }
 
 /** Applies the limits to `server`'s connections; returns live counts. */
@@ -61,6 +67,7 @@ export function limitConnections(server: Server, limits: ConnectionLimits): Conn
   const warned = new Set<string>()
   let total = 0
   let warnedTotal = false
+  const open = new Set<Socket>()
   server.on('connection', (socket: Socket) => {
     const ip = limits.clientIp(socket.remoteAddress)
     const mine = perClient.get(ip) ?? 0
@@ -83,7 +90,9 @@ export function limitConnections(server: Server, limits: ConnectionLimits): Conn
     const idle = limits.clock.setTimer(() => socket.destroy(), limits.idleMs)
     const whole = limits.clock.setTimer(() => socket.destroy(), limits.maxMs)
     _tracked.set(socket, { ip, idle, total: whole })
+    open.add(socket)
     socket.once('close', () => {
+      open.delete(socket)
       idle.cancel()
       whole.cancel()
       total--
@@ -103,5 +112,8 @@ export function limitConnections(server: Server, limits: ConnectionLimits): Conn
       return total
     },
     byClient: (ip) => perClient.get(ip) ?? 0,
+    destroyAll: () => {
+      for (const socket of open) socket.destroy()
+    },
   }
 }

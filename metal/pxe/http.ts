@@ -483,7 +483,7 @@ export async function serveHttp(options: HttpOptions): Promise<HttpServer> {
       .finally(() => running.delete(job))
     running.add(job)
   })
-  limitConnections(server, {
+  const connections = limitConnections(server, {
     maxConnections: options.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
     maxPerClient: options.maxConnectionsPerClient ?? DEFAULT_MAX_CONNECTIONS_PER_CLIENT,
     idleMs: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
@@ -507,6 +507,7 @@ export async function serveHttp(options: HttpOptions): Promise<HttpServer> {
       closing ??= (async () => {
         const stopped = new Promise<void>((resolve) => server.close(() => resolve()))
         server.closeAllConnections()
+        connections.destroyAll()
         let timer: ClockTimer | undefined
         const deadline = new Promise<void>((resolve) => {
           timer = ctx.clock.setTimer(resolve, options.shutdownMs ?? DEFAULT_SHUTDOWN_MS)
