@@ -91,7 +91,11 @@ test('convergeExternal() first run creates the tunnel, its ingress, the record, 
     })
     assert.deepEqual(
       cf.state.records.map((r) => [r.type, r.name, r.content, r.proxied, r.comment]),
-      [['CNAME', '*.home.example.com', `${tunnel.id}.cfargotunnel.com`, true, RECORD_COMMENT]],
+      [
+        ['CNAME', '*.home.example.com', `${tunnel.id}.cfargotunnel.com`, true, RECORD_COMMENT],
+        // external-dns's target (the shared Gateway's annotation): each route's host -> this name
+        ['CNAME', 'tunnel.home.example.com', `${tunnel.id}.cfargotunnel.com`, true, RECORD_COMMENT],
+      ],
     )
     // the tunnel token cloudflared runs with
     const stored = await readSecretKey(kube, TUNNEL_SECRET)
@@ -211,13 +215,43 @@ test('convergeExternal() leaves a foreign tunnel, a foreign token and a foreign 
       ),
     )
     assert.deepEqual(
-      cf.state.records,
+      cf.state.records.filter((r) => r.name === '*.home.example.com'),
       [foreign],
       'the foreign record is unchanged, and no second one was added',
     )
     assert.equal(cf.state.tunnels.find((t) => t.name === 'my-other-tunnel')?.config, undefined)
     assert.deepEqual(cf.state.tokens.slice(0, tokensBefore.length), tokensBefore)
     assert.ok(cf.writes().every((w) => !w.path.includes('ffffffff-0000') && !w.path.includes('f00d')))
+  })
+})
+
+test('convergeExternal() keeps tunnel.<domain> (external-dns target) once, and leaves a foreign one alone', async () => {
+  await withWorld(async ({ cf, run }) => {
+    const first = await run()
+    assert.ok(changed(first.events).includes('create dns-record tunnel.home.example.com'))
+    const second = await run()
+    assert.deepEqual(changed(second.events), [])
+    const ours = cf.state.records.filter((r) => r.name === 'tunnel.home.example.com')
+    assert.equal(ours.length, 1, 'created once')
+    // someone else's tunnel.<domain>: reported, never changed, no second record added
+    const foreign = { ...(ours[0] as (typeof ours)[number]), type: 'A', content: '192.0.2.9', comment: null }
+    cf.state.records = [...cf.state.records.filter((r) => r.name !== 'tunnel.home.example.com'), foreign]
+    const writes = cf.writes().length
+    const third = await run()
+    assert.ok(
+      third.events.some(
+        (e) =>
+          e.type === 'external.change' &&
+          e.object === 'dns-record' &&
+          e.name === 'tunnel.home.example.com' &&
+          e.action === 'conflict',
+      ),
+    )
+    assert.deepEqual(
+      cf.state.records.filter((r) => r.name === 'tunnel.home.example.com'),
+      [foreign],
+    )
+    assert.equal(cf.writes().length, writes, 'no write to the Cloudflare API')
   })
 })
 

@@ -1,7 +1,7 @@
 /**
  * `homelab external`: converges the Cloudflare side of the homelab from one API token: the named
  * tunnel (its ingress to the shared Gateway and its token in the Secret system/cloudflared reads),
- * the wildcard DNS record to the tunnel, and the scoped tokens of external-dns and cert-manager
+ * the wildcard DNS record and tunnel.<domain> (external-dns's target) to the tunnel, and the scoped tokens of external-dns and cert-manager
  * (each in the Secret its component reads). It reads everything first, changes only what differs,
  * never deletes, and touches only objects carrying the homelab name or record comment.
  * With `plan`, it reports what it would change and changes nothing.
@@ -18,6 +18,7 @@ import {
   samePolicies,
   tokenPolicies,
   tunnelConfig,
+  tunnelHostRecord,
   tunnelRecord,
 } from './desired.ts'
 import type { ExternalAction, ExternalObject, ExternalSink } from './events.ts'
@@ -121,7 +122,8 @@ export async function convergeExternal(o: ConvergeOptions): Promise<number> {
   if (keep !== undefined)
     await convergeSecret(run, ADMIN_TOKEN_SECRET, keep, async (stored) => stored === keep)
   const tunnel = await convergeTunnel(run)
-  await convergeRecord(run, zone.id, tunnel?.id)
+  await convergeRecord(run, zone.id, tunnel?.id, tunnelRecord)
+  await convergeRecord(run, zone.id, tunnel?.id, tunnelHostRecord)
   const groups = await o.api.permissionGroups()
   const policies = tokenPolicies(groups, zone.id)
   const tokens = await o.api.tokens()
@@ -185,10 +187,18 @@ async function convergeSecret(
   if (value !== undefined && kube !== undefined) await run.apply(() => writeSecretKey(kube, ref, value))
 }
 
-/** The wildcard CNAME to the tunnel; someone else's record of that name is reported, never changed. */
-async function convergeRecord(run: Run, zoneId: string, tunnelId: string | undefined): Promise<void> {
+/**
+ * A CNAME to the tunnel (the wildcard, or tunnel.<domain> that external-dns points routes at);
+ * someone else's record of that name is reported, never changed.
+ */
+async function convergeRecord(
+  run: Run,
+  zoneId: string,
+  tunnelId: string | undefined,
+  record: typeof tunnelRecord,
+): Promise<void> {
   const { api, settings } = run.o
-  const wanted = tunnelRecord(settings.domain, tunnelId ?? '<new tunnel>')
+  const wanted = record(settings.domain, tunnelId ?? '<new tunnel>')
   const decision = decideRecord(await api.dnsRecordsNamed(zoneId, wanted.name), wanted)
   const detail = `CNAME -> ${wanted.content}, proxied`
   if (decision.action === 'conflict') {

@@ -8,6 +8,7 @@ import {
   RECORD_COMMENT,
   ROTATE_BEFORE_DAYS,
   TOKEN_PERMISSIONS,
+  tunnelHostname,
   tunnelTarget,
 } from './names.ts'
 
@@ -56,9 +57,18 @@ export function sameIngress(current: TunnelConfig | undefined, wanted: TunnelCon
 
 /** The wildcard CNAME that sends `*.<domain>` to the tunnel, proxied (Cloudflare's edge terminates TLS). */
 export function tunnelRecord(domain: string, tunnelId: string): Omit<DnsRecord, 'id'> {
+  return tunnelCname(`*.${domain}`, tunnelId)
+}
+
+/** The proxied CNAME `tunnel.<domain>` to the tunnel: external-dns points every route's host at it. */
+export function tunnelHostRecord(domain: string, tunnelId: string): Omit<DnsRecord, 'id'> {
+  return tunnelCname(tunnelHostname(domain), tunnelId)
+}
+
+function tunnelCname(name: string, tunnelId: string): Omit<DnsRecord, 'id'> {
   return {
     type: 'CNAME',
-    name: `*.${domain}`,
+    name,
     content: tunnelTarget(tunnelId),
     proxied: true,
     ttl: 1,

@@ -47,3 +47,8 @@ export const tunnelName = (domain: string) => `${PREFIX}-${label(domain)}`
 export const tokenName = (role: ScopedTokenRole, zone: string) => `${PREFIX}-${role}-${label(zone)}`
 /** The CNAME target of a tunnel (Cloudflare's documented `<id>.cfargotunnel.com`). */
 export const tunnelTarget = (tunnelId: string) => `${tunnelId}.cfargotunnel.com`
+/**
+ * The name every route's host points at when external-dns publishes through the tunnel: the
+ * shared Gateway's external-dns target annotation (system/envoy-gateway) names it too.
+ */
+export const tunnelHostname = (domain: string) => `tunnel.${domain}`
