@@ -91,6 +91,21 @@ test('homelab.routes keeps each route annotations (homepage discovery), every va
   })
 })
 
+test('homelab.routes marks each route proxied for external-dns only with external.cloudflare (the tunnel)', async () => {
+  const chart = await chartWith('proxied', [
+    { name: 'web', host: 'www', service: 'web', port: 80, annotations: { 'gethomepage.dev/name': 'Web' } },
+    { name: 'bare', host: 'bare', service: 'bare', port: 80 },
+  ])
+  const annotations = async (global: object) =>
+    (await renderChart(chart, { global })).map((m) => (m.manifest as Manifest).metadata.annotations)
+  assert.deepEqual(await annotations({ homelab }), [{ 'gethomepage.dev/name': 'Web' }, undefined])
+  const cloudflare = { zone: 'lab.example', accountId: '0123456789abcdef0123456789abcdef' }
+  assert.deepEqual(await annotations({ homelab: { ...homelab, cloudflare } }), [
+    { 'gethomepage.dev/name': 'Web', 'external-dns.alpha.kubernetes.io/cloudflare-proxied': 'true' },
+    { 'external-dns.alpha.kubernetes.io/cloudflare-proxied': 'true' },
+  ])
+})
+
 test('homelab.routes refuses an item without a service, naming the route and the field', async () => {
   const chart = await chartWith('incomplete', [{ name: 'web', host: 'www', port: 80 }])
   await assert.rejects(renderChart(chart, { global: { homelab } }), (error: unknown) => {

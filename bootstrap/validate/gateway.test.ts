@@ -65,6 +65,26 @@ test('system/envoy-gateway renders the shared Gateway: https on *.<domain> with 
   assert.equal(gatewayClass?.spec.parametersRef.namespace, 'envoy-gateway')
 })
 
+test('system/envoy-gateway: the Gateway names tunnel.<domain> as external-dns target only with external.cloudflare', async () => {
+  const annotations = async (external: External) =>
+    (await render('system/envoy-gateway', await settings(external))).find((m) => m.kind === 'Gateway')
+      ?.metadata.annotations
+  // Without the tunnel, external-dns publishes the Gateway's LAN address (its status), as before.
+  assert.equal((await annotations({}))['external-dns.alpha.kubernetes.io/target'], undefined)
+  assert.equal(
+    (await annotations({ cloudflare }))['external-dns.alpha.kubernetes.io/target'],
+    'tunnel.lab.home.arpa',
+  )
+  // With it, each route's host is a CNAME to tunnel.<domain>, which `homelab external` keeps to the
+  // tunnel (external/names.ts tunnelHostname); the redirect's *.<domain> is left to the tunnel's
+  // wildcard record: external-dns skips a route whose controller annotation is not its own.
+  const redirect = async (external: External) =>
+    (await render('system/envoy-gateway', await settings(external))).find((m) => m.kind === 'HTTPRoute')
+      ?.metadata.annotations
+  assert.equal(await redirect({}), undefined)
+  assert.deepEqual(await redirect({ cloudflare }), { 'external-dns.alpha.kubernetes.io/controller': 'none' })
+})
+
 test("system/cloudflared's origin is the shared Gateway's Service, on the https listener's port", async () => {
   const s = await settings()
   const proxy = (await render('system/envoy-gateway', s)).find((m) => m.kind === 'EnvoyProxy')

@@ -37,10 +37,15 @@ apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata:
   name: {{ $route.name | quote }}
-  {{- with $route.annotations }}
+  {{- if or $route.annotations $.Values.global.homelab.cloudflare }}
   annotations:
-    {{- range $key, $value := . }}
+    {{- range $key, $value := $route.annotations }}
     {{ $key | quote }}: {{ $value | quote }}
+    {{- end }}
+    {{- if $.Values.global.homelab.cloudflare }}
+    {{- /* external-dns v0.19.0 reads cloudflare-proxied from the route, not the Gateway
+    (source/gateway.go): the host's CNAME to tunnel.<domain> goes through Cloudflare's proxy. */}}
+    "external-dns.alpha.kubernetes.io/cloudflare-proxied": "true"
     {{- end }}
   {{- end }}
 spec:
