@@ -306,7 +306,7 @@ test('externalDoctor() passes on a converged layer with the tunnel connected and
     assert.ok(tunnel)
     cf.setConnected(tunnel.id, true)
     assert.deepEqual(await doctor(), { ok: true, failed: [] })
-    const record = cf.state.records[0]
+    const record = cf.state.records.find((r) => r.name === 'tunnel.home.example.com')
     assert.ok(record)
     record.content = 'elsewhere.example.net'
     const ref = TOKEN_SECRETS['cert-manager']

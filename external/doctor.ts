@@ -1,7 +1,7 @@
 /**
  * The external layer's checks for `homelab doctor`: the API token valid and the zone readable with
  * it, each scoped token present, limited to the zone and in its Secret, the tunnel connected (when a
- * cluster runs), and the wildcard record pointing at the tunnel. Reads only.
+ * cluster runs), and the wildcard record and tunnel.<domain> pointing at the tunnel. Reads only.
  */
 import type { KubeClient } from '../lib/kube/index.ts'
 import { type CloudflareApi, CloudflareApiError } from './cloudflare/api.ts'
@@ -9,7 +9,14 @@ import type { ExternalSettings } from './converge.ts'
 import { needsRotation } from './desired.ts'
 import type { ExternalSink } from './events.ts'
 import { readSecretKey } from './kube-secrets.ts'
-import { type ScopedTokenRole, TOKEN_SECRETS, tokenName, tunnelName, tunnelTarget } from './names.ts'
+import {
+  type ScopedTokenRole,
+  TOKEN_SECRETS,
+  tokenName,
+  tunnelHostname,
+  tunnelName,
+  tunnelTarget,
+} from './names.ts'
 
 export interface ExternalDoctorOptions {
   readonly settings: ExternalSettings
@@ -123,14 +130,12 @@ export async function externalDoctor(o: ExternalDoctorOptions): Promise<boolean>
       'check the cloudflared pods (kubectl -n cloudflared logs deploy/cloudflared) and the Secret cloudflared/cloudflared-tunnel',
     )
   }
-  const records = await o.api.dnsRecordsNamed(zone.id, `*.${settings.domain}`)
+  // The wildcard, and tunnel.<domain>: external-dns's target for every route's host.
   const target = tunnelTarget(tunnel.id)
-  const points = records.some((r) => r.type === 'CNAME' && r.content.toLowerCase() === target)
-  check(
-    'dns',
-    points,
-    points ? `*.${settings.domain} -> ${target}` : `*.${settings.domain} does not point at ${target}`,
-    RUN,
-  )
+  for (const name of [`*.${settings.domain}`, tunnelHostname(settings.domain)]) {
+    const records = await o.api.dnsRecordsNamed(zone.id, name)
+    const points = records.some((r) => r.type === 'CNAME' && r.content.toLowerCase() === target)
+    check('dns', points, points ? `${name} -> ${target}` : `${name} does not point at ${target}`, RUN)
+  }
   return ok
 }
