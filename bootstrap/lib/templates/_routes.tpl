@@ -24,6 +24,8 @@ served as https://<host>.<global.homelab.domain>/ by the shared Gateway and sent
 <service>:<port> of the component's namespace. Call it with the chart's root context:
 {{ include "homelab.routes" . }}. The item's `annotations` (e.g. gethomepage.dev/*, which the
 homepage dashboard reads from HTTPRoutes) are kept, each value quoted (annotations are strings).
+With global.homelab.cloudflare (the tunnel), each route is marked proxied for external-dns
+(docs/external.md, "external-dns and the tunnel").
 */ -}}
 {{- define "homelab.routes" -}}
 {{- range $route := .Values.routes }}
