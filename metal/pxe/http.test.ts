@@ -831,6 +831,12 @@ test("serveHttp() resets GRUB's connections once GRUB closes them (its next boot
   const server = await serveHttp({ host: '127.0.0.1', port: 0, files: source, events: () => undefined })
   try {
     assert.equal(await notHung(fetchThenClose(server.port, 'GRUB 2.06', 64 * 1024), 'GRUB'), 'reset')
+    // GRUB closing a keep-alive connection after a whole response (the kernel and initrd it
+    // loaded): reset too, and no handle left behind (the test guard fails the file on one).
+    assert.equal(
+      await notHung(fetchThenClose(server.port, 'GRUB 2.06', 4 * 1024 * 1024 + 100), 'GRUB, whole file'),
+      'reset',
+    )
     // Anyone else half-closing is served the rest and closed with a FIN, never reset.
     assert.equal(await notHung(fetchThenClose(server.port, 'curl/8.1.2', 64 * 1024), 'curl'), 'closed')
   } finally {

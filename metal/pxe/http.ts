@@ -443,8 +443,12 @@ const _resetting = new WeakSet<Socket>()
 function resetOnPeerClose(socket: Socket): void {
   if (_resetting.has(socket)) return
   _resetting.add(socket)
-  socket.once('end', () => {
-    if (!socket.destroyed) socket.resetAndDestroy()
+  // Before Node's own 'end' handler, which shuts our side down: libuv refuses to reset a socket
+  // that is shutting down (uv_tcp_close_reset: EINVAL), and Node then never closes its handle.
+  socket.prependOnceListener('end', () => {
+    if (socket.destroyed) return
+    if (socket.writableEnded) socket.destroy()
+    else socket.resetAndDestroy()
   })
 }
 
