@@ -120,6 +120,42 @@ export interface StartUnitOptions {
 }
 
 /**
+ * poll() for the waits of this module: the check reports each state it sees with `see` (new ones
+ * reach `onState`), and running out of time becomes a WaitTimeoutError whose message `timedOut`
+ * builds from the last state seen. Other errors (a failed unit) pass through.
+ */
+async function waitUntil(
+  check: (see: (state: string) => void) => Promise<true | undefined>,
+  options: {
+    readonly what: string
+    readonly intervalMs: number
+    readonly timeoutMs: number
+    readonly clock: Clock | undefined
+    /** The state named when the check never saw one. */
+    readonly initial: string
+    readonly onState?: ((state: string) => void) | undefined
+  },
+  timedOut: (last: string) => string,
+): Promise<void> {
+  let last = options.initial
+  const see = (state: string): void => {
+    if (state !== last) options.onState?.(state)
+    last = state
+  }
+  try {
+    await poll(() => check(see), {
+      what: options.what,
+      intervalMs: options.intervalMs,
+      timeoutMs: options.timeoutMs,
+      clock: options.clock ?? REAL_CLOCK,
+    })
+  } catch (error) {
+    if (!(error instanceof PollTimeoutError)) throw error
+    throw new WaitTimeoutError(timedOut(last), last)
+  }
+}
+
+/**
  * `systemctl ACTION --no-block UNIT`, then the unit's state polled until it is active. Rejects at
  * a failed unit or at the deadline, naming the last state seen and where to look.
  */
@@ -131,41 +167,34 @@ export async function startUnit(
 ): Promise<void> {
   const timeoutMs = options.timeoutMs ?? WAIT_DEFAULTS.startMs
   await runBounded(session, sh`systemctl ${action} --no-block ${unit}`, `${action} ${unit}`)
-  let last = 'not read yet'
   const hint = `check on the node: journalctl -u ${unit} -e`
-  try {
-    await poll(
-      async ({ see }) => {
-        const shown = await runBounded(
-          session,
-          sh`systemctl show -p ActiveState -p SubState -p Result ${unit}`,
-          `read the state of ${unit}`,
-        )
-        const state = parseUnitState(shown.stdout)
-        const text = describeUnitState(state)
-        if (text !== last) options.onState?.(text)
-        last = text
-        see(text)
-        if (state.active === 'active') return true
-        if (state.active === 'failed') {
-          throw new Error(`${unit} failed to start: ${text}; ${hint}`)
-        }
-        return undefined
-      },
-      {
-        what: `${unit} to start`,
-        intervalMs: options.pollMs ?? WAIT_DEFAULTS.startPollMs,
-        timeoutMs,
-        clock: options.clock ?? REAL_CLOCK,
-      },
-    )
-  } catch (error) {
-    if (!(error instanceof PollTimeoutError)) throw error
-    throw new WaitTimeoutError(
+  await waitUntil(
+    async (see) => {
+      const shown = await runBounded(
+        session,
+        sh`systemctl show -p ActiveState -p SubState -p Result ${unit}`,
+        `read the state of ${unit}`,
+      )
+      const state = parseUnitState(shown.stdout)
+      const text = describeUnitState(state)
+      see(text)
+      if (state.active === 'active') return true
+      if (state.active === 'failed') {
+        throw new Error(`${unit} failed to start: ${text}; ${hint}`)
+      }
+      return undefined
+    },
+    {
+      what: `${unit} to start`,
+      intervalMs: options.pollMs ?? WAIT_DEFAULTS.startPollMs,
+      timeoutMs,
+      clock: options.clock,
+      initial: 'not read yet',
+      onState: options.onState,
+    },
+    (last) =>
       `${unit} did not report ready within ${Math.round(timeoutMs / 1000)} s; last state: ${last}; ${hint}`,
-      last,
-    )
-  }
+  )
 }
 
 /** One GET of /cacerts: the status code, or the error's message. */
@@ -196,30 +225,23 @@ export async function waitForCacerts(address: string, options: WaitForCacertsOpt
   const url = `${apiUrl(address)}/cacerts`
   const probe = options.probe ?? probeCacerts
   const timeoutMs = options.timeoutMs ?? WAIT_DEFAULTS.cacertsMs
-  let last = 'not asked yet'
-  try {
-    await poll(
-      async () => {
-        const answer = await probe(url)
-        const seen = typeof answer === 'number' ? `HTTP ${answer}` : answer
-        if (seen !== last) options.onState?.(seen)
-        last = seen
-        return answer === 200 ? true : undefined
-      },
-      {
-        what: `${url} to answer`,
-        intervalMs: options.pollMs ?? WAIT_DEFAULTS.cacertsPollMs,
-        timeoutMs,
-        clock: options.clock ?? REAL_CLOCK,
-      },
-    )
-  } catch (error) {
-    if (!(error instanceof PollTimeoutError)) throw error
-    throw new WaitTimeoutError(
+  await waitUntil(
+    async (see) => {
+      const answer = await probe(url)
+      see(typeof answer === 'number' ? `HTTP ${answer}` : answer)
+      return answer === 200 ? true : undefined
+    },
+    {
+      what: `${url} to answer`,
+      intervalMs: options.pollMs ?? WAIT_DEFAULTS.cacertsPollMs,
+      timeoutMs,
+      clock: options.clock,
+      initial: 'not asked yet',
+      onState: options.onState,
+    },
+    (last) =>
       `Cannot join through ${address}: ${url} did not answer within ${Math.round(timeoutMs / 1000)} s (last: ${last}); k3s on a joining node asks it once and stops if it fails: check that kube-vip holds ${address} on a server (crictl ps | grep kube-vip; journalctl -u k3s -e)`,
-      last,
-    )
-  }
+  )
 }
 
 /** GETs until the API answers 404 for the Node; rejects at the deadline with what was last seen. */
@@ -229,35 +251,30 @@ export async function waitNodeGone(
   options: { readonly timeoutMs?: number; readonly pollMs?: number; readonly clock?: Clock } = {},
 ): Promise<void> {
   const timeoutMs = options.timeoutMs ?? WAIT_DEFAULTS.nodeGoneMs
-  let last = 'not read yet'
-  try {
-    await poll(
-      async () => {
-        const node = (await api.get(`/api/v1/nodes/${encodeURIComponent(name)}`)) as
-          | { metadata?: { deletionTimestamp?: string; finalizers?: string[] } }
-          | undefined
-        if (node === undefined) return true
-        const finalizers = node.metadata?.finalizers ?? []
-        last =
-          node.metadata?.deletionTimestamp === undefined
-            ? 'still listed, not being deleted'
-            : `terminating${finalizers.length > 0 ? ` (finalizers: ${finalizers.join(', ')})` : ''}`
-        return undefined
-      },
-      {
-        what: `node ${name} to be gone`,
-        intervalMs: options.pollMs ?? WAIT_DEFAULTS.nodeGonePollMs,
-        timeoutMs,
-        clock: options.clock ?? REAL_CLOCK,
-      },
-    )
-  } catch (error) {
-    if (!(error instanceof PollTimeoutError)) throw error
-    throw new WaitTimeoutError(
+  await waitUntil(
+    async (see) => {
+      const node = (await api.get(`/api/v1/nodes/${encodeURIComponent(name)}`)) as
+        | { metadata?: { deletionTimestamp?: string; finalizers?: string[] } }
+        | undefined
+      if (node === undefined) return true
+      const finalizers = node.metadata?.finalizers ?? []
+      see(
+        node.metadata?.deletionTimestamp === undefined
+          ? 'still listed, not being deleted'
+          : `terminating${finalizers.length > 0 ? ` (finalizers: ${finalizers.join(', ')})` : ''}`,
+      )
+      return undefined
+    },
+    {
+      what: `node ${name} to be gone`,
+      intervalMs: options.pollMs ?? WAIT_DEFAULTS.nodeGonePollMs,
+      timeoutMs,
+      clock: options.clock,
+      initial: 'not read yet',
+    },
+    (last) =>
       `Cannot remove node ${name}: the API still lists it after ${Math.round(timeoutMs / 1000)} s (${last}); k3s removes a server's etcd member before the Node goes: check the servers' logs (journalctl -u k3s -e)`,
-      last,
-    )
-  }
+  )
 }
 
 /** Rejects with a WaitTimeoutError when `promise` has not settled within `ms`. */
@@ -309,30 +326,24 @@ export async function waitEtcdHealthy(
   options: { readonly timeoutMs?: number; readonly pollMs?: number; readonly clock?: Clock } = {},
 ): Promise<void> {
   const timeoutMs = options.timeoutMs ?? WAIT_DEFAULTS.startMs
-  let last = 'not asked yet'
-  try {
-    await poll(
-      async () => {
-        try {
-          await api.request('GET', '/readyz/etcd', { timeoutMs: 10_000 })
-          return true
-        } catch (error) {
-          last = error instanceof Error ? error.message : String(error)
-          return undefined
-        }
-      },
-      {
-        what: 'etcd to be healthy',
-        intervalMs: options.pollMs ?? WAIT_DEFAULTS.startPollMs,
-        timeoutMs,
-        clock: options.clock ?? REAL_CLOCK,
-      },
-    )
-  } catch (error) {
-    if (!(error instanceof PollTimeoutError)) throw error
-    throw new WaitTimeoutError(
+  await waitUntil(
+    async (see) => {
+      try {
+        await api.request('GET', '/readyz/etcd', { timeoutMs: 10_000 })
+        return true
+      } catch (error) {
+        see(error instanceof Error ? error.message : String(error))
+        return undefined
+      }
+    },
+    {
+      what: 'etcd to be healthy',
+      intervalMs: options.pollMs ?? WAIT_DEFAULTS.startPollMs,
+      timeoutMs,
+      clock: options.clock,
+      initial: 'not asked yet',
+    },
+    (last) =>
       `etcd was not healthy within ${Math.round(timeoutMs / 1000)} s (GET /readyz/etcd: ${last}); check the servers: journalctl -u k3s -e`,
-      last,
-    )
-  }
+  )
 }
